@@ -1,0 +1,138 @@
+"""Settings classes (Base, Development, Testing, Production) and their environment overrides.
+
+Nothing here reads the environment at import time: `create_app` calls `settings_from_environment`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Base:
+    """Defaults shared by every environment: the embedded shape (SQLite, local files, no services)."""
+
+    ENV_NAME = "base"
+    SECRET_KEY: str | None = None
+    SQLALCHEMY_DATABASE_URI: str | None = None  # None: SQLite in the instance folder
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    REDIS_URL: str | None = None
+    CACHE_DIR: str | None = None  # None: <instance>/cache
+    CACHE_DEFAULT_TIMEOUT = 3600
+
+    # LTI
+    LTI_KEYS_DIR = str(PROJECT_ROOT / "keys")
+    LTI_GENERATE_KEYS = True  # generate a key pair on first start when keys/ is empty
+    LTI_TOOL_NAME = "Micro-Credential Bridge"
+    LTI_TOOL_DESCRIPTION = "Earn portfolio-based educator micro-credentials inside your course."
+    LTI_CLOCK_SKEW_SECONDS = 5  # leeway for exp/iat between LMS and tool clocks
+    LTI_LAUNCH_TOKEN_MAX_AGE = 8 * 3600  # how long a launch reference (ltik) stays valid
+    LTI_STATE_MAX_AGE = 600  # OIDC state and nonce lifetime between login and launch
+    LTI_NONCE_MAX_AGE = 24 * 3600  # used nonces are remembered at least this long
+    LTI_JWKS_CACHE_SECONDS = 24 * 3600
+    LTI_JWKS_REFETCH_MIN_INTERVAL = 30  # an unknown kid refetches a platform's JWKS at most this often
+    LTI_HTTP_TIMEOUT = (5, 20)  # (connect, read) seconds for every call to an LMS
+    LTI_REGISTRATION_OPEN = False  # Development opens /lti/register; Production needs an invite
+    LTI_CONTACT_EMAIL = ""
+    BASE_URL: str | None = None  # the public https origin behind a proxy; else taken from the request
+
+    # Catalog
+    CATALOG_FILE = str(PROJECT_ROOT / "config" / "catalog.yaml")
+
+    # Outbox
+    OUTBOX_RUN_IN_THREAD = False
+    OUTBOX_POLL_SECONDS = 2.0
+    OUTBOX_MAX_ATTEMPTS = 12
+    OUTBOX_BACKOFF_BASE_SECONDS = 5.0
+    OUTBOX_BACKOFF_MAX_SECONDS = 3600.0
+    OUTBOX_BATCH_SIZE = 20
+
+    DEMO_ENABLED = False
+    PROXY_FIX = False  # trust one proxy's X-Forwarded-* headers (gunicorn behind nginx/ALB)
+
+    SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_SAMESITE = "None"
+    PREFERRED_URL_SCHEME = "http"
+    MAX_CONTENT_LENGTH = 64 * 1024 * 1024
+    WTF_CSRF_ENABLED = False  # forms are protected by the signed launch reference, not a cookie
+
+
+class Development(Base):
+    """`make run`: one process, embedded services, the demo LMS, open registration."""
+
+    ENV_NAME = "development"
+    DEMO_ENABLED = True
+    LTI_REGISTRATION_OPEN = True
+    OUTBOX_RUN_IN_THREAD = True
+
+
+class Testing(Base):
+    """The test suite: the same code paths, short timeouts, keys in a temporary folder."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+    LTI_REGISTRATION_OPEN = True
+    LTI_HTTP_TIMEOUT = (2, 5)
+    OUTBOX_BACKOFF_BASE_SECONDS = 0.05
+    OUTBOX_BACKOFF_MAX_SECONDS = 1.0
+
+
+class Production(Base):
+    """gunicorn behind HTTPS: PostgreSQL, Redis, the worker as its own process, secrets from the environment."""
+
+    ENV_NAME = "production"
+    PREFERRED_URL_SCHEME = "https"
+    PROXY_FIX = True
+    LTI_GENERATE_KEYS = False
+
+
+CONFIGS = {cls.ENV_NAME: cls for cls in (Development, Testing, Production)}
+
+
+def config_for(name: str | None) -> type[Base]:
+    """The settings class for an environment name (`development` when none is given)."""
+    try:
+        return CONFIGS[(name or "development").lower()]
+    except KeyError:
+        raise ValueError(f"Unknown APP_ENV {name!r}: choose one of {', '.join(CONFIGS)}") from None
+
+
+# Environment variable -> (setting, converter). Documented in README.md, "Settings".
+ENVIRONMENT_SETTINGS = {
+    "SECRET_KEY": ("SECRET_KEY", str),
+    "DATABASE_URL": ("SQLALCHEMY_DATABASE_URI", str),
+    "REDIS_URL": ("REDIS_URL", str),
+    "CACHE_DIR": ("CACHE_DIR", str),
+    "LTI_KEYS_DIR": ("LTI_KEYS_DIR", str),
+    "LTI_TOOL_NAME": ("LTI_TOOL_NAME", str),
+    "LTI_CONTACT_EMAIL": ("LTI_CONTACT_EMAIL", str),
+    "LTI_CLOCK_SKEW_SECONDS": ("LTI_CLOCK_SKEW_SECONDS", int),
+    "LTI_REGISTRATION_OPEN": ("LTI_REGISTRATION_OPEN", lambda v: v.lower() in ("1", "true", "yes")),
+    "BASE_URL": ("BASE_URL", str),
+    "CATALOG_FILE": ("CATALOG_FILE", str),
+    "OUTBOX_RUN_IN_THREAD": ("OUTBOX_RUN_IN_THREAD", lambda v: v.lower() in ("1", "true", "yes")),
+    "DEMO_ENABLED": ("DEMO_ENABLED", lambda v: v.lower() in ("1", "true", "yes")),
+}
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL URLs written the common way (`postgres://`, `postgresql://`)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def settings_from_environment(environ: dict | None = None) -> dict:
+    """The settings that the environment overrides, converted to their types."""
+    environ = os.environ if environ is None else environ
+    overrides = {}
+    for variable, (setting, convert) in ENVIRONMENT_SETTINGS.items():
+        value = environ.get(variable)
+        if value not in (None, ""):
+            overrides[setting] = convert(value)
+    if "SQLALCHEMY_DATABASE_URI" in overrides:
+        overrides["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(overrides["SQLALCHEMY_DATABASE_URI"])
+    return overrides

@@ -1,0 +1,107 @@
+"""Micro-Credential Bridge: an LTI 1.3 tool for portfolio-based educator micro-credentials."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import config_for, settings_from_environment
+from config.settings import PROJECT_ROOT
+from lti_tool.extensions import cache, db, migrate
+
+
+def create_app(config: str | type | None = None, overrides: dict | None = None) -> Flask:
+    """Build the application: settings class, then environment, then explicit overrides."""
+    overrides = dict(overrides or {})
+    app = Flask(
+        __name__,
+        instance_path=overrides.pop("INSTANCE_PATH", None) or os.environ.get("INSTANCE_PATH") or str(PROJECT_ROOT / "instance"),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    settings_class = config if isinstance(config, type) else config_for(config or os.environ.get("APP_ENV"))
+    app.config.from_object(settings_class)
+    app.config.update(settings_from_environment())
+    app.config.update(overrides)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    _configure_secret_key(app)
+    _configure_database(app)
+    _configure_cache(app)
+    if app.config["PROXY_FIX"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    cache.init_app(app)
+
+    from lti_tool import models  # noqa: F401  every model registered on the metadata
+    from lti_tool.core import errors, http, responses, transactions
+
+    errors.init_app(app)
+    transactions.init_app(app)
+    responses.init_app(app)
+    http.init_app(app)
+
+    _register_blueprints(app)
+
+    from lti_tool import cli
+
+    cli.init_app(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from lti_tool.admin.views import bp as admin_bp
+    from lti_tool.catalog.views import bp as catalog_bp
+    from lti_tool.lti.views import bp as lti_bp
+
+    app.register_blueprint(lti_bp)
+    app.register_blueprint(catalog_bp)
+    app.register_blueprint(admin_bp)
+    if app.config["DEMO_ENABLED"]:
+        from lti_tool.demo.views import bp as demo_bp
+
+        app.register_blueprint(demo_bp)
+
+
+def _configure_secret_key(app: Flask) -> None:
+    """Production must be given SECRET_KEY; elsewhere one is generated once into the instance folder."""
+    if app.config.get("SECRET_KEY"):
+        return
+    if app.config["ENV_NAME"] == "production":
+        raise RuntimeError("SECRET_KEY must be set in the environment in production")
+    key_file = Path(app.instance_path) / "secret_key"
+    if not key_file.exists():
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    app.config["SECRET_KEY"] = key_file.read_text().strip()
+
+
+def _configure_database(app: Flask) -> None:
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(Path(app.instance_path) / "microcredentials.sqlite")
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite"):
+        # SQLite: wait for a writer instead of failing at once; threads share the file.
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
+def _configure_cache(app: Flask) -> None:
+    """Launch data, OIDC state and platform keys: Redis when REDIS_URL is set, else a filesystem cache."""
+    if app.config.get("REDIS_URL"):
+        app.config.setdefault("CACHE_TYPE", "RedisCache")
+        app.config["CACHE_TYPE"] = "RedisCache"
+        app.config["CACHE_REDIS_URL"] = app.config["REDIS_URL"]
+        app.config.setdefault("CACHE_KEY_PREFIX", "mcb:")
+    else:
+        app.config["CACHE_TYPE"] = "FileSystemCache"
+        app.config["CACHE_DIR"] = app.config.get("CACHE_DIR") or str(Path(app.instance_path) / "cache")
+        app.config.setdefault("CACHE_THRESHOLD", 100000)

@@ -1,0 +1,5 @@
+"""Admin views."""
+
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -1,0 +1,56 @@
+"""Flask commands: `flask --app wsgi platforms|keys|catalog|worker ...`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+platforms_cli = AppGroup("platforms", help="Register LMS platforms (manual registration, invites).")
+keys_cli = AppGroup("keys", help="The tool's signing keys: ensure, list, rotate, retire.")
+catalog_cli = AppGroup("catalog", help="Load, list and export the micro-credential catalog.")
+
+
+@keys_cli.command("ensure")
+def keys_ensure():
+    """Generate the first key pair if keys/ has none."""
+    from lti_tool.lti.keys import key_store
+
+    key = key_store().ensure()
+    click.echo(f"signing key: {key.kid}")
+
+
+@keys_cli.command("list")
+def keys_list():
+    """List every key with its status."""
+    from lti_tool.lti.keys import key_store
+
+    for key in key_store().keys():
+        click.echo(f"{key.kid}  {key.status:9}  {key.created_at}")
+
+
+@keys_cli.command("rotate")
+def keys_rotate():
+    """Add a new signing key; the old one stays published until `keys retire`."""
+    from lti_tool.lti.keys import key_store
+
+    key = key_store().rotate()
+    click.echo(f"new signing key: {key.kid}")
+
+
+@keys_cli.command("retire")
+@click.argument("kid")
+def keys_retire(kid: str):
+    """Stop publishing an old key."""
+    from lti_tool.lti.keys import KeyStoreError, key_store
+
+    try:
+        key_store().retire(kid)
+    except KeyStoreError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"retired {kid}")
+
+
+def init_app(app: Flask) -> None:
+    for group in (platforms_cli, keys_cli, catalog_cli):
+        app.cli.add_command(group)

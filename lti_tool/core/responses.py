@@ -1,0 +1,39 @@
+"""Headers on every response: framing only by registered platforms, no sniffing, no referrer leaks."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, request
+
+from lti_tool.extensions import cache, db
+
+FRAME_ORIGINS_CACHE_KEY = "frame-ancestors"
+
+
+def registered_frame_origins() -> list[str]:
+    """Origins of every active registration (cached briefly; a new registration clears it)."""
+    origins = cache.get(FRAME_ORIGINS_CACHE_KEY)
+    if origins is None:
+        from lti_tool.lti.models import Registration
+
+        registrations = db.session.scalars(db.select(Registration).where(Registration.is_active.is_(True)))
+        origins = sorted({origin for r in registrations for origin in r.frame_origins})
+        cache.set(FRAME_ORIGINS_CACHE_KEY, origins, timeout=60)
+    return origins
+
+
+def forget_frame_origins() -> None:
+    cache.delete(FRAME_ORIGINS_CACHE_KEY)
+
+
+def init_app(app: Flask) -> None:
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        # Launch references travel in URLs (no third-party cookies): never leak them through Referer.
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if response.mimetype == "text/html" and "Content-Security-Policy" not in response.headers:
+            ancestors = ["'self'", *registered_frame_origins(), *current_app.config.get("EXTRA_FRAME_ANCESTORS", [])]
+            response.headers["Content-Security-Policy"] = f"frame-ancestors {' '.join(ancestors)}"
+        if request.path.startswith("/lti/") and request.method == "POST":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response

@@ -1,0 +1,1 @@
+"""Gradebook models (the outbox)."""

@@ -1,0 +1,119 @@
+"""Shared fixtures: the app, its database and cache, and the tool served over real HTTP.
+
+Set DATABASE_URL (PostgreSQL) and REDIS_URL to run the same suite on the production shape.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from lti_tool import create_app
+from lti_tool.extensions import cache, db
+
+pytest_plugins = ["tests.platform.fixtures"]
+
+
+def test_overrides(tmp_path_factory) -> dict:
+    """Settings for a test app: temporary instance, keys and cache; the database from the environment."""
+    base = tmp_path_factory.mktemp("tool")
+    overrides = {
+        "INSTANCE_PATH": str(base / "instance"),
+        "LTI_KEYS_DIR": str(base / "keys"),
+        "CACHE_DIR": str(base / "cache"),
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or f"sqlite:///{base / 'test.sqlite'}",
+    }
+    if os.environ.get("REDIS_URL"):
+        overrides["REDIS_URL"] = os.environ["REDIS_URL"]
+    return overrides
+
+
+def prepare_database(app) -> None:
+    """Bring the schema up through the migrations, as production does."""
+    from flask_migrate import downgrade, upgrade
+
+    with app.app_context():
+        if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+            downgrade(revision="base")  # a clean schema on a shared CI database
+        upgrade()
+
+
+def empty_database(app) -> None:
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as connection:
+            for table in reversed(db.metadata.sorted_tables):
+                connection.execute(table.delete())
+        cache.clear()
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    from config.settings import normalise_database_url
+
+    overrides = test_overrides(tmp_path_factory)
+    overrides["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(overrides["SQLALCHEMY_DATABASE_URI"])
+    application = create_app("testing", overrides)
+    prepare_database(application)
+    with application.app_context():
+        from lti_tool.lti.keys import key_store
+
+        key_store().ensure()
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request):
+    """Every test starts with empty tables and an empty cache (only when it used the app)."""
+    yield
+    if "app" in request.fixturenames:
+        empty_database(request.getfixturevalue("app"))
+
+
+@pytest.fixture
+def app_context(app):
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class LiveServer:
+    """A WSGI app served over real HTTP on loopback, in a thread."""
+
+    def __init__(self, wsgi_app, host: str = "127.0.0.1"):
+        self.server = make_server(host, 0, wsgi_app, threaded=True)
+        self.url = f"http://{host}:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def live_tool(app):
+    """The tool over real HTTP: `live_tool.url` is its origin."""
+    server = LiveServer(app).start()
+    app.config["BASE_URL"] = server.url
+    yield server
+    server.stop()
