@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import config_for, settings_from_environment
 from config.settings import PROJECT_ROOT
+from lti_tool.core.models import render_migration_type
 from lti_tool.extensions import cache, db, migrate
 
 
@@ -19,7 +20,9 @@ def create_app(config: str | type | None = None, overrides: dict | None = None) 
     overrides = dict(overrides or {})
     app = Flask(
         __name__,
-        instance_path=overrides.pop("INSTANCE_PATH", None) or os.environ.get("INSTANCE_PATH") or str(PROJECT_ROOT / "instance"),
+        instance_path=overrides.pop("INSTANCE_PATH", None)
+        or os.environ.get("INSTANCE_PATH")
+        or str(PROJECT_ROOT / "instance"),
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
@@ -36,7 +39,14 @@ def create_app(config: str | type | None = None, overrides: dict | None = None) 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    migrate.init_app(
+        app,
+        db,
+        directory=str(PROJECT_ROOT / "migrations"),
+        render_as_batch=True,
+        compare_type=True,
+        render_item=render_migration_type,
+    )
     cache.init_app(app)
 
     from lti_tool import models  # noqa: F401  every model registered on the metadata

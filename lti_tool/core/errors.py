@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -99,4 +99,6 @@ def init_app(app: Flask) -> None:
     def unexpected_error(error: Exception):
         db.session.rollback()
         app.logger.exception("unhandled error")
-        return _render(500, "Something went wrong", "The tool hit an unexpected error. Nothing was saved; please try again.")
+        return _render(
+            500, "Something went wrong", "The tool hit an unexpected error. Nothing was saved; please try again."
+        )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime
-from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 
 def utcnow() -> datetime:
@@ -31,3 +31,10 @@ class UTCTimestamp(TypeDecorator):
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(UTCTimestamp(), default=utcnow, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCTimestamp(), default=utcnow, onupdate=utcnow, nullable=False)
+
+
+def render_migration_type(type_, obj, autogen_context):
+    """Alembic `render_item`: write our column types as plain SQLAlchemy types in migrations."""
+    if type_ == "type" and isinstance(obj, UTCTimestamp):
+        return "sa.DateTime(timezone=True)"
+    return False

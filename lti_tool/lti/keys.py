@@ -84,7 +84,6 @@ class KeyStore:
     def _load(self, entry: dict) -> ToolKey:
         return _load_key(str(self.directory / entry["file"]), entry["kid"], entry["status"], entry["created_at"])
 
-
     def keys(self) -> list[ToolKey]:
         return [self._load(entry) for entry in self._manifest()]
 
@@ -138,7 +137,9 @@ class KeyStore:
             if entry["status"] == "signing":
                 entry["status"] = "published"
         kid, file_name = self._new_key_file()
-        entries.append({"kid": kid, "file": file_name, "status": "signing", "created_at": datetime.now(UTC).isoformat()})
+        entries.append(
+            {"kid": kid, "file": file_name, "status": "signing", "created_at": datetime.now(UTC).isoformat()}
+        )
         self._write_manifest(entries)
         return self.signing_key()
 

@@ -106,7 +106,10 @@ class ResourceLink(TimestampMixin, db.Model):
 
 
 class LineItem(TimestampMixin, db.Model):
-    """The gradebook column of a resource link (AGS 2.0 §3.2): label = title, resourceId = slug, tag = microcredential."""
+    """The gradebook column of a resource link (AGS 2.0 §3.2).
+
+    label = the micro-credential title, resourceId = its slug, tag = `microcredential`.
+    """
 
     __tablename__ = "lti_line_item"
 

@@ -1,0 +1,42 @@
+# Micro-Credential Bridge — the two set-up commands are `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test lint bench install setup migration clean
+
+$(BIN)/activate: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(BIN)/activate
+
+install: $(BIN)/activate
+
+setup: install
+	$(FLASK) db upgrade
+	$(FLASK) keys ensure
+	$(FLASK) catalog load
+	$(FLASK) demo setup
+
+run: setup  ## fresh machine -> virtualenv, install, migrate, keys, sample catalog, serve
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install lint  ## the whole suite, lint included
+	$(BIN)/python -m pytest
+
+bench: install  ## launches/s and p50/p95 against gunicorn on loopback
+	$(BIN)/python -m bench
+
+migration: install  ## before the first release only: regenerate the initial migration from the models
+	rm -f migrations/versions/*.py
+	tmp=$$(mktemp -d) && INSTANCE_PATH=$$tmp APP_ENV=testing LTI_KEYS_DIR=$$tmp/keys $(FLASK) db migrate -m "initial schema" && rm -rf $$tmp
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache
