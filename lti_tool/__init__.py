@@ -51,11 +51,13 @@ def create_app(config: str | type | None = None, overrides: dict | None = None) 
 
     from lti_tool import models  # noqa: F401  every model registered on the metadata
     from lti_tool.core import errors, http, responses, transactions
+    from lti_tool.lti import launch_context
 
     errors.init_app(app)
     transactions.init_app(app)
     responses.init_app(app)
     http.init_app(app)
+    launch_context.init_app(app)
 
     _register_blueprints(app)
 

@@ -1,10 +1,204 @@
-"""LTI endpoints: login, launch, JWKS, configuration, Dynamic Registration."""
+"""LTI endpoints: OIDC login, launch, deep linking, binding an activity, JWKS."""
 
-from flask import Blueprint, jsonify
+from __future__ import annotations
 
+from urllib.parse import urlencode, urlsplit
+
+from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+
+from lti_tool.core.errors import LaunchError, NotAllowed
+from lti_tool.lti import claims as c
+from lti_tool.lti import roles
+from lti_tool.lti.deep_linking import resource_for
 from lti_tool.lti.keys import key_store
+from lti_tool.lti.launch import StateNotFound, ToolMessageLaunch, ToolOIDCLogin, restore_launch, state_and_nonce
+from lti_tool.lti.launch_context import current_launch, issue_launch_token, require_duty
+from lti_tool.lti.services import bind_resource_link, record_launch
 
 bp = Blueprint("lti", __name__)
+
+LOGIN_PARAMETERS = ("iss", "login_hint", "lti_message_hint", "target_link_uri", "client_id", "lti_deployment_id")
+
+
+def external_url(endpoint: str, **values) -> str:
+    """An absolute URL of the tool: from BASE_URL behind a proxy, else from the request."""
+    base = current_app.config.get("BASE_URL")
+    if base:
+        return base.rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
+
+
+def _is_tool_url(url: str | None) -> bool:
+    if not url:
+        return False
+    ours = urlsplit(external_url("lti.launch"))
+    theirs = urlsplit(url)
+    return (theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc)
+
+
+@bp.route("/lti/login", methods=["GET", "POST"])
+def login():
+    """Third-party initiated login (LTI 1.3 Core §5.1.1): answer with the platform's authorization request."""
+    target = request.values.get("target_link_uri")
+    if not _is_tool_url(target):
+        raise LaunchError(
+            "The LMS asked to launch a page that does not belong to this tool (target_link_uri).",
+            hint="The LMS administrator should check the tool URL in the tool's registration.",
+        )
+    oidc = ToolOIDCLogin.for_request()
+    params = {name: request.values.get(name) for name in LOGIN_PARAMETERS if request.values.get(name)}
+    storage_target = request.values.get("lti_storage_target")
+    oidc.pass_params_to_launch({"login": params, "storage_target": storage_target})
+    auth_url = oidc.auth_url(external_url("lti.launch"))
+    if storage_target:
+        # LTI Client Side postMessages: keep state and nonce in the platform's storage frame as well.
+        state, nonce = state_and_nonce(auth_url)
+        response = current_app.make_response(
+            render_template(
+                "lti/login_storage.html",
+                auth_url=auth_url,
+                state=state,
+                nonce=nonce,
+                storage_target=storage_target,
+                platform_origin=_platform_origin(params.get("iss")),
+            )
+        )
+        oidc._cookie_service.update_response(response)
+        return response
+    return oidc.redirect_to(auth_url)
+
+
+def _platform_origin(issuer: str | None) -> str:
+    from lti_tool.lti.models import origin_of
+
+    return origin_of(issuer) or "*"
+
+
+@bp.post("/lti/launch")
+def launch():
+    """The redirect URI: validate the id_token, record the launch, dispatch on its message type."""
+    message_launch = ToolMessageLaunch.for_request()
+    message_launch.storage_verified = request.form.get("lti_storage_verified") == "1"
+    try:
+        message_launch.validate()
+    except StateNotFound:
+        return _state_not_found(message_launch)
+    body = message_launch.body()
+    message_launch.consume_state()
+    launch_context = record_launch(message_launch.get_launch_id(), body)
+    token = issue_launch_token(launch_context)
+    message_type = body[c.MESSAGE_TYPE]
+    if message_type == c.DEEP_LINKING_REQUEST:
+        return redirect(url_for("lti.deep_link_picker", ltik=token), code=303)
+    return redirect(url_for("lti.home", ltik=token), code=303)
+
+
+def _state_not_found(message_launch: ToolMessageLaunch):
+    """No state cookie: use the platform's postMessage storage if the login did, else offer a new window."""
+    login_params = message_launch.login_params()
+    if login_params.get("storage_target") and not message_launch.storage_verified:
+        return render_template(
+            "lti/launch_storage_check.html",
+            id_token=request.form.get("id_token", ""),
+            state=request.form.get("state", ""),
+            storage_target=login_params["storage_target"],
+            platform_origin=_platform_origin((login_params.get("login") or {}).get("iss")),
+        )
+    login = login_params.get("login")
+    new_window_url = url_for("lti.login", _external=True) + "?" + urlencode(login) if login else None
+    return render_template("lti/new_window.html", new_window_url=new_window_url), 401
+
+
+@bp.get("/lti/home")
+def home():
+    """Where a resource link launch lands: a page for the person's duty."""
+    launch = current_launch()
+    resource_link = launch.resource_link
+    microcredential = _microcredential_of(resource_link)
+    if not launch.duties:
+        raise NotAllowed(
+            "Your role in this course does not give you access to this tool.",
+            hint="Educators need the Learner role; instructors, Instructor; assessors, Teaching Assistant or Mentor.",
+        )
+    duty = launch.duties[0]
+    if resource_link is not None and microcredential is None:
+        if duty == roles.INSTRUCTOR:
+            return redirect(url_for("lti.bind", ltik=g.ltik), code=303)
+        return render_template("lti/not_set_up.html", launch=launch, is_misbound=resource_link.is_bound), 200
+    return render_template(
+        "lti/home.html",
+        launch=launch,
+        duty=duty,
+        duty_label=roles.DUTY_LABELS[duty],
+        user=launch.user,
+        course=launch.context,
+        microcredential=microcredential,
+    )
+
+
+def _microcredential_of(resource_link):
+    if resource_link is None or not resource_link.is_bound:
+        return None
+    from lti_tool.catalog.services import get_microcredential
+
+    return get_microcredential(resource_link.microcredential_slug)
+
+
+@bp.route("/lti/bind", methods=["GET", "POST"])
+@require_duty(roles.INSTRUCTOR)
+def bind():
+    """An instructor binds an unbound activity to a micro-credential on its first launch."""
+    from lti_tool.catalog.services import list_microcredentials
+
+    launch = current_launch()
+    resource_link = launch.resource_link
+    if resource_link is None:
+        abort(404)
+    if request.method == "POST":
+        bind_resource_link(resource_link, request.form.get("microcredential", ""))
+        return redirect(url_for("lti.home", ltik=g.ltik), code=303)
+    return render_template(
+        "lti/bind.html",
+        launch=launch,
+        resource_link=resource_link,
+        microcredentials=list_microcredentials(),
+        picker_action=url_for("lti.bind"),
+        picker_hidden={"ltik": g.ltik},
+    )
+
+
+@bp.get("/lti/deep-link")
+@require_duty(roles.INSTRUCTOR)
+def deep_link_picker():
+    """Deep Linking 2.0 §3.4: show the catalog; the choice is sent back to the platform."""
+    from lti_tool.catalog.services import list_microcredentials
+
+    return render_template(
+        "lti/deep_link_picker.html",
+        microcredentials=list_microcredentials(),
+        picker_action=url_for("lti.deep_link_respond"),
+        picker_hidden={"ltik": g.ltik},
+    )
+
+
+@bp.post("/lti/deep-link")
+@require_duty(roles.INSTRUCTOR)
+def deep_link_respond():
+    """Answer the deep linking request with a signed LtiDeepLinkingResponse, auto-posted to the platform."""
+    from lti_tool.catalog.services import get_microcredential
+
+    launch = current_launch()
+    microcredential = get_microcredential(request.form.get("microcredential", ""))
+    if microcredential is None:
+        raise NotAllowed("Choose a micro-credential from the catalog.")
+    message_launch = restore_launch(launch.launch_id)
+    if message_launch is None:
+        raise LaunchError("The deep linking request has expired.", hint="Start adding the activity again.")
+    deep_link = message_launch.get_deep_link()
+    jwt_token = deep_link.get_response_jwt([resource_for(microcredential, external_url("lti.launch"))])
+    return_url = message_launch.get_launch_data()[c.DEEP_LINKING_SETTINGS]["deep_link_return_url"]
+    return render_template("lti/deep_link_post.html", return_url=return_url, jwt=jwt_token,
+                           microcredential=microcredential)
 
 
 @bp.get("/lti/jwks")
