@@ -70,8 +70,10 @@ def create_app(config: str | type | None = None, overrides: dict | None = None) 
 def _register_blueprints(app: Flask) -> None:
     from lti_tool.admin.views import bp as admin_bp
     from lti_tool.catalog.views import bp as catalog_bp
+    from lti_tool.core.views import bp as core_bp
     from lti_tool.lti.views import bp as lti_bp
 
+    app.register_blueprint(core_bp)
     app.register_blueprint(lti_bp)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(admin_bp)
