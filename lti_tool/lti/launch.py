@@ -72,6 +72,7 @@ class ToolOIDCLogin(FlaskOIDCLogin):
     def for_request(cls) -> ToolOIDCLogin:
         lti_request, storage, cookies = _services()
         login = cls(lti_request, DatabaseToolConf(), cookie_service=cookies, launch_data_storage=storage)
+        login.set_launch_data_storage(storage)
         login.set_launch_data_lifetime(current_app.config["LTI_STATE_MAX_AGE"])
         return login
 
