@@ -71,12 +71,16 @@ def _register_blueprints(app: Flask) -> None:
     from lti_tool.admin.views import bp as admin_bp
     from lti_tool.catalog.views import bp as catalog_bp
     from lti_tool.core.views import bp as core_bp
+    from lti_tool.gradebook.views import bp as outbox_bp
+    from lti_tool.lti.registration_views import bp as registration_bp
     from lti_tool.lti.views import bp as lti_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(lti_bp)
+    app.register_blueprint(registration_bp)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(outbox_bp)
     if app.config["DEMO_ENABLED"]:
         from lti_tool.demo.views import bp as demo_bp
 

@@ -52,5 +52,12 @@ def keys_retire(kid: str):
 
 
 def init_app(app: Flask) -> None:
-    for group in (platforms_cli, keys_cli, catalog_cli):
+    # Each package keeps its own commands next to its services; this module only gathers them.
+    from lti_tool.catalog import cli as catalog_commands  # noqa: F401  (adds to catalog_cli)
+    from lti_tool.demo.cli import demo_cli
+    from lti_tool.gradebook.cli import worker_command
+    from lti_tool.lti import registration_cli  # noqa: F401  (adds to platforms_cli)
+
+    for group in (platforms_cli, keys_cli, catalog_cli, demo_cli):
         app.cli.add_command(group)
+    app.cli.add_command(worker_command)

@@ -1,0 +1,1 @@
+"""`flask --app wsgi catalog load|list|export`."""

@@ -1,0 +1,1 @@
+"""`flask --app wsgi platforms add|list|remove|invite`: manual registration and registration invites."""
