@@ -32,7 +32,8 @@ class Base:
     LTI_STATE_MAX_AGE = 600  # OIDC state and nonce lifetime between login and launch
     LTI_NONCE_MAX_AGE = 24 * 3600  # used nonces are remembered at least this long
     LTI_JWKS_CACHE_SECONDS = 24 * 3600
-    LTI_JWKS_REFETCH_MIN_INTERVAL = 30  # an unknown kid refetches a platform's JWKS at most this often
+    LTI_JWKS_REFETCH_MIN_INTERVAL = 60  # unknown kids refetch a platform's JWKS at most BURST times per interval
+    LTI_JWKS_REFETCH_BURST = 3
     LTI_HTTP_TIMEOUT = (5, 20)  # (connect, read) seconds for every call to an LMS
     LTI_REGISTRATION_OPEN = False  # Development opens /lti/register; Production needs an invite
     LTI_CONTACT_EMAIL = ""

@@ -64,6 +64,11 @@ def create_app(config: str | type | None = None, overrides: dict | None = None) 
     from lti_tool import cli
 
     cli.init_app(app)
+
+    if app.config["OUTBOX_RUN_IN_THREAD"] and not app.testing:
+        from lti_tool.gradebook import worker
+
+        worker.start_thread_with_first_request(app)
     return app
 
 

@@ -126,6 +126,7 @@ class ToolMessageLaunch(FlaskMessageLaunch):
         try:
             self.validate_state()
             self._step("format", self.validate_jwt_format)
+            self._check_registered()
             self._step("registration", self.validate_registration)
             self.validate_jwt_signature()
             self._step("deployment", self.validate_deployment)
@@ -136,6 +137,23 @@ class ToolMessageLaunch(FlaskMessageLaunch):
             self._validated = False
             raise
         return self
+
+    def _check_registered(self) -> None:
+        """Name the problem plainly: an unknown LMS, or a launch meant for another tool (LTI 1.3 Core §5.1.2)."""
+        body = self.body()
+        issuer = body.get("iss") if isinstance(body, dict) else None
+        if not isinstance(issuer, str) or not body.get("aud"):
+            return  # the library's format check names what is missing
+        registration = find_registration(issuer, c.client_id(body))
+        audiences = body["aud"] if isinstance(body["aud"], list) else [body["aud"]]
+        if registration is not None and registration.client_id in audiences:
+            return
+        known_issuer = db.session.scalar(db.select(Registration.id).where(Registration.issuer == issuer).limit(1))
+        if known_issuer is None and registration is None:
+            raise LaunchError("This LMS is not registered with the tool.", status=401,
+                              hint="The LMS administrator should register the tool first (see /lti/config).")
+        raise LaunchError("The launch was meant for another tool (its audience is not a client id this LMS "
+                          "registered with the tool).", return_url=self.trusted_return_url(), status=401)
 
     def _step(self, name: str, step) -> None:
         try:

@@ -1,8 +1,9 @@
 """Platform public keys: the JWKS is cached and fetched again only when an unknown `kid` arrives.
 
 pylti1p3 fetches a platform's JWKS on every launch and never refetches on rotation; this module
-keeps each key set in the shared cache (so every worker benefits) and refetches at most once per
-`LTI_JWKS_REFETCH_MIN_INTERVAL` seconds, so a stream of forged kids cannot make the tool hammer the LMS.
+keeps each key set in the shared cache (so every worker benefits) and refetches it when a launch names
+an unknown kid: a key the platform just rotated in is picked up at once, while a stream of forged kids
+gets at most `LTI_JWKS_REFETCH_BURST` fetches per `LTI_JWKS_REFETCH_MIN_INTERVAL` seconds.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ def _cache_key(url: str) -> str:
     return "jwks:" + hashlib.sha256(url.encode()).hexdigest()
 
 
-def fetch_key_set(url: str) -> dict:
-    """Fetch a platform JWKS over HTTP and remember it with the time it was fetched."""
+def fetch_key_set(url: str, refetches: list[float] | None = None) -> dict:
+    """Fetch a platform JWKS over HTTP and remember it with the times it was refetched."""
     try:
         response = lms_session().get(url, headers={"Accept": "application/json"})
         response.raise_for_status()
@@ -38,13 +39,23 @@ def fetch_key_set(url: str) -> dict:
         ) from error
     if not isinstance(key_set, dict) or not isinstance(key_set.get("keys"), list):
         raise LaunchError("Your LMS's key set is not a JSON Web Key Set.", status=502)
-    cache.set(_cache_key(url), {"keys": key_set["keys"], "fetched_at": time.time()},
+    cache.set(_cache_key(url), {"keys": key_set["keys"], "fetched_at": time.time(), "refetches": refetches or []},
               timeout=current_app.config["LTI_JWKS_CACHE_SECONDS"])
     return key_set
 
 
 def _find(keys: list[dict], kid: str) -> dict | None:
     return next((k for k in keys if k.get("kid") == kid), None)
+
+
+def _refetch_for_unknown_kid(url: str, cached: dict, kid: str) -> dict | None:
+    """The platform may have rotated its keys: fetch again, within the rate limit."""
+    now = time.time()
+    window = current_app.config["LTI_JWKS_REFETCH_MIN_INTERVAL"]
+    recent = [at for at in cached.get("refetches", []) if now - at < window]
+    if len(recent) >= current_app.config["LTI_JWKS_REFETCH_BURST"]:
+        return None
+    return _find(fetch_key_set(url, [*recent, now])["keys"], kid)
 
 
 def platform_signing_key(key_set_url: str | None, static_key_set: dict | None, kid: str) -> PyJWK:
@@ -59,9 +70,8 @@ def platform_signing_key(key_set_url: str | None, static_key_set: dict | None, k
             jwk = _find(fetch_key_set(key_set_url)["keys"], kid)
         else:
             jwk = _find(cached["keys"], kid)
-            recently = time.time() - cached["fetched_at"] < current_app.config["LTI_JWKS_REFETCH_MIN_INTERVAL"]
-            if jwk is None and not recently:
-                jwk = _find(fetch_key_set(key_set_url)["keys"], kid)  # the platform rotated its keys
+            if jwk is None:
+                jwk = _refetch_for_unknown_kid(key_set_url, cached, kid)
     if jwk is None:
         raise LaunchError(
             "The launch was signed with a key your LMS does not publish.",

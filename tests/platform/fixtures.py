@@ -1,1 +1,84 @@
-"""pytest fixtures for the independent test platform (filled in by the platform work)."""
+"""pytest fixtures for the independent test platform: `platform_server`, `platform`, `browser`.
+
+`platform` registers the platform in the tool's database as an LMS admin would (registration plus
+deployment "1"); each test gets fresh plans and records, and the tool's tables are emptied after it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.platform.browser import PlatformBrowser
+from tests.platform.platform import TestPlatform, create_platform_app
+
+
+def mount_services(app, platform: TestPlatform) -> None:
+    """The LMS services (token, AGS, NRPS) and the Dynamic Registration endpoints, when present."""
+    try:
+        from tests.platform import lms_services
+    except ImportError:  # pragma: no cover - while the services are being built
+        return
+    if hasattr(lms_services, "mount"):
+        lms_services.mount(app, platform)
+
+
+@pytest.fixture(scope="session")
+def platform_server(live_tool):
+    from tests.conftest import LiveServer
+
+    platform = TestPlatform()
+    app = create_platform_app(platform)
+    mount_services(app, platform)
+    server = LiveServer(app).start()
+    platform.base_url = server.url
+    platform.tool_login_url = live_tool.url + "/lti/login"
+    platform.tool_launch_url = live_tool.url + "/lti/launch"
+    platform.tool_jwks_url = live_tool.url + "/lti/jwks"
+    yield platform
+    server.stop()
+
+
+def register_platform(app, platform: TestPlatform, deployment_ids=("1",)):
+    """Store the platform's registration in the tool, as `flask platforms add` does."""
+    from lti_tool.core.responses import forget_frame_origins
+    from lti_tool.extensions import db
+    from lti_tool.lti.models import Deployment, Registration
+
+    with app.app_context():
+        registration = Registration(
+            name="Test LMS",
+            issuer=platform.issuer,
+            client_id=platform.client_id,
+            auth_login_url=platform.auth_url,
+            auth_token_url=platform.token_url,
+            key_set_url=platform.jwks_url,
+            product_family_code="moodle",
+            is_default_for_issuer=True,
+        )
+        registration.deployments = [Deployment(deployment_id=d) for d in deployment_ids]
+        db.session.add(registration)
+        db.session.commit()
+        forget_frame_origins()
+        return registration.id
+
+
+@pytest.fixture
+def platform(app, platform_server):
+    """The platform, registered in the tool with deployment "1", with fresh state."""
+    platform_server.plans.clear()
+    platform_server.issued_tokens.clear()
+    platform_server.auth_errors.clear()
+    platform_server.deep_link_responses.clear()
+    platform_server.returns.clear()
+    platform_server.keys = platform_server.keys[-1:]
+    platform_server.jwks_requests = 0
+    services = getattr(platform_server, "services", None)
+    if services is not None and hasattr(services, "reset"):
+        services.reset()
+    register_platform(app, platform_server)
+    return platform_server
+
+
+@pytest.fixture
+def browser(platform):
+    return PlatformBrowser(platform)

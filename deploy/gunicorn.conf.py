@@ -1,0 +1,36 @@
+"""gunicorn settings for production: `gunicorn -c deploy/gunicorn.conf.py wsgi:app`.
+
+Read from the environment when gunicorn starts (not by the application): GUNICORN_BIND (or HOST and PORT),
+WEB_CONCURRENCY, GUNICORN_TIMEOUT, FORWARDED_ALLOW_IPS.
+"""
+
+import multiprocessing
+import os
+
+# Loopback by default: nginx (deploy/nginx.conf) terminates HTTPS in front of it.
+bind = os.environ.get("GUNICORN_BIND") or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+
+# The usual sizing for synchronous workers; every worker is stateless, so any number is safe.
+workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
+worker_class = "sync"  # nginx buffers request bodies, so slow uploads never hold a worker
+
+# The heartbeat file lives in memory: a disk-backed /tmp can stall workers into false timeouts.
+worker_tmp_dir = "/dev/shm"  # noqa: S108  (tmpfs by design, not a temporary file)
+
+# Calls to an LMS (AGS, NRPS, JWKS) are bounded by LTI_HTTP_TIMEOUT; this bounds the whole request.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+
+# Recycle workers now and then so that slow leaks in any library cannot accumulate.
+max_requests = 2000
+max_requests_jitter = 200
+
+# X-Forwarded-* headers are honoured only from the proxy on these addresses (the app's ProxyFix trusts one hop).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+proc_name = "mcb-web"

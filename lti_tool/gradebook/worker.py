@@ -1,0 +1,260 @@
+"""The outbox worker: claims due messages, sends them to the LMS in order, retries with backoff.
+
+Claiming: on PostgreSQL `SELECT … FOR UPDATE SKIP LOCKED`, so that any number of workers never take the
+same row; everywhere a conditional UPDATE that sets a lease (`status='sending'`, `leased_until`,
+`leased_by`) and succeeds for one worker only. A worker that dies leaves its rows leased: once the lease
+expires another worker takes them again, so nothing is lost when the tool restarts.
+
+Order: a message is never claimed while an earlier unsent message of the same resource link (line item)
+and user exists, so scores reach the LMS in the order they arose even when one of them is retried.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import timedelta
+
+from flask import Flask, current_app
+from sqlalchemy import and_, exists, or_, update
+from sqlalchemy.orm import aliased
+
+from lti_tool.core.errors import DomainError
+from lti_tool.core.models import utcnow
+from lti_tool.extensions import db
+from lti_tool.gradebook.models import UNSENT_STATUSES, OutboxKind, OutboxMessage, OutboxStatus
+from lti_tool.gradebook.services import ensure_line_item
+from lti_tool.lti import ags
+from lti_tool.lti.access_tokens import ServiceError
+from lti_tool.lti.models import ResourceLink
+
+MAX_ERROR_LENGTH = 2000
+
+
+def _is_postgresql() -> bool:
+    return db.engine.dialect.name == "postgresql"
+
+
+def lease_seconds() -> float:
+    """How long a claimed message is a worker's own: longer than the calls one message can make."""
+    configured = current_app.config.get("OUTBOX_LEASE_SECONDS")
+    if configured:
+        return float(configured)
+    connect, read = current_app.config["LTI_HTTP_TIMEOUT"]
+    return 4 * (connect + read) + 30  # token + line item lookup + creation + score, with room to spare
+
+
+def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
+    """base * 2^(attempts-1), capped; never sooner than the LMS's Retry-After (within the cap)."""
+    config = current_app.config
+    cap = float(config["OUTBOX_BACKOFF_MAX_SECONDS"])
+    delay = float(config["OUTBOX_BACKOFF_BASE_SECONDS"]) * 2 ** max(attempts - 1, 0)
+    if retry_after:
+        delay = max(delay, float(retry_after))
+    return min(delay, cap)
+
+
+def _due_and_first_in_line(now):
+    """Due (pending and its time has come, or leased by a worker whose lease ran out) and not waiting in line."""
+    earlier = aliased(OutboxMessage)
+    waiting = exists().where(
+        earlier.resource_link_id == OutboxMessage.resource_link_id,
+        earlier.user_id == OutboxMessage.user_id,
+        earlier.id < OutboxMessage.id,
+        earlier.status.in_(UNSENT_STATUSES),
+    )
+    due = or_(
+        and_(OutboxMessage.status == OutboxStatus.PENDING.value, OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.status == OutboxStatus.SENDING.value, OutboxMessage.leased_until < now),
+    )
+    return and_(due, ~waiting)
+
+
+def claim(worker_id: str, limit: int) -> list[int]:
+    """Lease up to `limit` due messages to this worker and commit; their ids in order."""
+    now = utcnow()
+    condition = _due_and_first_in_line(now)
+    query = db.select(OutboxMessage.id).where(condition).order_by(OutboxMessage.id).limit(limit)
+    if _is_postgresql():
+        query = query.with_for_update(skip_locked=True, of=OutboxMessage)
+    candidates = list(db.session.scalars(query))
+    claimed = []
+    lease_until = now + timedelta(seconds=lease_seconds())
+    for message_id in candidates:
+        # Conditional: on SQLite another worker may have leased it since the SELECT; only one UPDATE wins.
+        result = db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, condition)
+            .values(status=OutboxStatus.SENDING.value, leased_until=lease_until, leased_by=worker_id)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            claimed.append(message_id)
+    db.session.commit()
+    return claimed
+
+
+def _finish(message_id: int, worker_id: str, **values) -> bool:
+    """Record the outcome, only while the lease is still ours (else another worker owns the row now)."""
+    result = db.session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.leased_by == worker_id,
+            OutboxMessage.status == OutboxStatus.SENDING.value,
+        )
+        .values(leased_until=None, leased_by=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def _renew_lease(message_id: int, worker_id: str) -> bool:
+    """A fresh lease just before sending, so that a long batch never outlives its first lease."""
+    until = utcnow() + timedelta(seconds=lease_seconds())
+    result = db.session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.leased_by == worker_id,
+            OutboxMessage.status == OutboxStatus.SENDING.value,
+        )
+        .values(leased_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def _line_item_for(message: OutboxMessage):
+    """The message's line item; found or created in the LMS the first time (locked per resource link)."""
+    if message.line_item is not None:
+        return message.line_item
+    query = db.select(ResourceLink).where(ResourceLink.id == message.resource_link_id)
+    if _is_postgresql():
+        query = query.with_for_update()  # one worker at a time creates a resource link's column
+    resource_link = db.session.scalar(query)
+    db.session.refresh(resource_link)
+    line_item = ensure_line_item(resource_link)
+    message.line_item_id = line_item.id
+    db.session.commit()
+    return line_item
+
+
+def _send(message: OutboxMessage) -> None:
+    if message.kind != OutboxKind.SCORE:
+        raise ValueError(f"Unknown outbox message kind {message.kind!r}")
+    line_item = _line_item_for(message)
+    score = dict(message.payload)
+    if "scoreGiven" in score and "scoreMaximum" not in score:
+        score["scoreMaximum"] = line_item.score_maximum
+    ags.post_score(message.registration, line_item.url, score)
+
+
+def process(message_id: int, worker_id: str) -> str | None:
+    """Send one leased message and record what happened; its new status (None when no longer ours)."""
+    if not _renew_lease(message_id, worker_id):
+        return None
+    message = db.session.get(OutboxMessage, message_id)
+    attempts = message.attempts + 1
+    try:
+        _send(message)
+    except ServiceError as error:
+        db.session.rollback()
+        return _record_failure(
+            message_id, worker_id, attempts, error.message, error.status, error.retryable, error.retry_after
+        )
+    except (DomainError, ValueError) as error:
+        db.session.rollback()
+        text = getattr(error, "message", None) or str(error)
+        return _record_failure(message_id, worker_id, attempts, text, None, False, None)
+    except Exception as error:
+        # A bug or a database hiccup: log it and try again later; the attempt limit ends it.
+        db.session.rollback()
+        current_app.logger.exception("outbox message %s: unexpected error", message_id)
+        return _record_failure(message_id, worker_id, attempts, f"Unexpected error: {error!r}", None, True, None)
+    now = utcnow()
+    if _finish(
+        message_id, worker_id, status=OutboxStatus.SENT.value, sent_at=now, attempts=attempts, last_status_code=None
+    ):
+        return OutboxStatus.SENT.value
+    return None
+
+
+def _record_failure(message_id, worker_id, attempts, text, status_code, retryable, retry_after) -> str | None:
+    text = (text or "")[:MAX_ERROR_LENGTH]
+    values = {"attempts": attempts, "last_error": text, "last_status_code": status_code}
+    if retryable and attempts < current_app.config["OUTBOX_MAX_ATTEMPTS"]:
+        delay = backoff_seconds(attempts, retry_after)
+        values.update(status=OutboxStatus.PENDING.value, next_attempt_at=utcnow() + timedelta(seconds=delay))
+        current_app.logger.warning("outbox message %s: retry in %.2fs after: %s", message_id, delay, text)
+    else:
+        values.update(status=OutboxStatus.FAILED.value)
+        current_app.logger.error("outbox message %s failed: %s", message_id, text)
+    if _finish(message_id, worker_id, **values):
+        return values["status"]
+    return None
+
+
+def run_once(app: Flask, *, worker_id: str | None = None, limit: int | None = None) -> int:
+    """Claim one batch of due messages and send them; how many were claimed (0: nothing is due)."""
+    worker_id = worker_id or uuid.uuid4().hex
+    with app.app_context():
+        try:
+            claimed = claim(worker_id, limit or app.config["OUTBOX_BATCH_SIZE"])
+            for message_id in claimed:
+                process(message_id, worker_id)
+            return len(claimed)
+        finally:
+            db.session.remove()
+
+
+def run_forever(app: Flask, stop: threading.Event | None = None) -> None:
+    """Send the outbox until `stop` is set; waits OUTBOX_POLL_SECONDS whenever nothing is due."""
+    stop = stop or threading.Event()
+    worker_id = uuid.uuid4().hex
+    while not stop.is_set():
+        try:
+            sent = run_once(app, worker_id=worker_id)
+        except Exception:
+            app.logger.exception("outbox worker: a round failed; trying again")
+            sent = 0
+        if not sent:
+            stop.wait(app.config["OUTBOX_POLL_SECONDS"])
+
+
+class WorkerThread(threading.Thread):
+    """The outbox worker inside the web process (`make run`): a daemon thread with a stop event."""
+
+    def __init__(self, app: Flask):
+        super().__init__(name="outbox-worker", daemon=True)
+        self.app = app
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        run_forever(self.app, self.stop_event)
+
+    def stop(self, timeout: float | None = None) -> None:
+        self.stop_event.set()
+        self.join(timeout)
+
+
+def start_thread(app: Flask) -> WorkerThread:
+    """Start the worker as a thread of this process (development)."""
+    thread = WorkerThread(app)
+    app.extensions["outbox_worker"] = thread
+    thread.start()
+    return thread
+
+
+def start_thread_with_first_request(app: Flask) -> None:
+    """Start the worker thread when the app serves its first request, so that CLI commands never run it."""
+    lock = threading.Lock()
+
+    @app.before_request
+    def _start_outbox_worker():
+        if app.extensions.get("outbox_worker") is None:
+            with lock:
+                if app.extensions.get("outbox_worker") is None:
+                    start_thread(app)

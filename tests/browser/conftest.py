@@ -1,0 +1,91 @@
+"""Headless Chromium (Debian's `chromium`, driven by Playwright) with the tool inside a cross-site LMS iframe.
+
+The LMS is the independent test platform served at http://localhost:<port>; the tool is served at
+http://127.0.0.1:<port> — a different site, so the tool's frame is third-party, as in a real LMS.
+Chromium runs with third-party cookies blocked. Screenshots go to build/screenshots/.
+Set REQUIRE_BROWSER=1 (CI does) to fail instead of skip when Chromium is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.platform.fixtures import mount_services, register_platform
+from tests.platform.platform import TestPlatform, create_platform_app
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--test-third-party-cookie-phaseout",  # block third-party cookies, as Safari and Chrome may
+    # Pages fulfilled by a test route have no IP address and count as "public"; let them reach loopback.
+    "--disable-features=LocalNetworkAccessChecks",
+]
+
+
+def _chromium_path() -> str | None:
+    path = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
+    return path if Path(path).exists() else shutil.which("chromium")
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    path = _chromium_path()
+    if path is None:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail("Chromium is required (REQUIRE_BROWSER=1) but was not found; install Debian's chromium")
+        pytest.skip("Chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def lms_server(live_tool):
+    """The platform on another site (localhost) than the tool (127.0.0.1)."""
+    from tests.conftest import LiveServer
+
+    platform = TestPlatform(client_id="browser-client")
+    app = create_platform_app(platform)
+    mount_services(app, platform)
+    server = LiveServer(app).start()
+    platform.base_url = server.url.replace("127.0.0.1", "localhost")
+    platform.tool_login_url = live_tool.url + "/lti/login"
+    platform.tool_launch_url = live_tool.url + "/lti/launch"
+    platform.tool_jwks_url = live_tool.url + "/lti/jwks"
+    yield platform
+    server.stop()
+
+
+@pytest.fixture
+def lms(app, lms_server):
+    lms_server.plans.clear()
+    register_platform(app, lms_server)
+    return lms_server
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context(viewport={"width": 1100, "height": 1000})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

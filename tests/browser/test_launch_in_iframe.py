@@ -1,0 +1,83 @@
+"""The launch as a person sees it: the LMS page frames the tool from another site, third-party cookies blocked."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def _tool_frame(page):
+    page.wait_for_selector("iframe#tool")
+    return page.frame_locator("iframe#tool")
+
+
+def _lose_cookies_during_login(page, lms) -> None:
+    """Emulate a browser that drops even partitioned cookies in third-party frames (older Safari)."""
+
+    def handle(route):
+        response = route.fetch(max_redirects=0)
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in ("set-cookie", "content-length")}
+        route.fulfill(status=response.status, headers=headers, body=response.body())
+
+    page.route(f"{lms.tool_origin}/lti/login*", handle)
+
+
+def test_learner_launch_in_a_cross_site_iframe_shows_the_tool_page(lms, page):
+    login, _ = lms.next_launch(person="learner")
+    page.goto(lms.course_page_url(login))
+
+    frame = _tool_frame(page)
+    frame.locator("h1").wait_for(timeout=15000)
+    text = frame.locator("body").inner_text()
+    assert "not set up yet" in text
+    shot = screenshot(page, "launch-learner-unbound")
+    assert shot.stat().st_size > 5000
+
+
+def test_launch_works_through_postmessage_storage_when_cookies_never_arrive(lms, page):
+    _lose_cookies_during_login(page, lms)
+    login, _ = lms.next_launch(person="learner")
+    page.goto(lms.course_page_url(login, storage=True))
+
+    frame = _tool_frame(page)
+    frame.get_by_text("not set up yet").wait_for(timeout=15000)
+    screenshot(page, "launch-learner-postmessage-storage")
+
+
+def test_without_cookies_or_storage_the_person_is_offered_a_new_window(lms, page):
+    _lose_cookies_during_login(page, lms)
+    login, _ = lms.next_launch(person="learner")
+    page.goto(lms.course_page_url(login))
+
+    frame = _tool_frame(page)
+    frame.get_by_text("new window", exact=False).first.wait_for(timeout=15000)
+    screenshot(page, "launch-new-window-fallback")
+    page.unroute_all()
+    with page.expect_popup() as popup_info:
+        frame.get_by_role("link", name="Open in a new window").click()
+    popup = popup_info.value
+    popup.get_by_text("not set up yet").wait_for(timeout=15000)  # first-party: the state cookie is kept
+
+
+def test_a_refused_launch_shows_a_clear_page_inside_the_lms(lms, page):
+    login, _ = lms.next_launch(person="learner", issued_at_offset=-900, lifetime=60)
+    page.goto(lms.course_page_url(login))
+
+    frame = _tool_frame(page)
+    frame.get_by_text("expired", exact=False).first.wait_for(timeout=15000)
+    link = frame.get_by_role("link", name="Back", exact=False).first
+    assert "lti_errormsg" in link.get_attribute("href")
+    screenshot(page, "launch-refused-expired")
+
+
+def test_the_tool_refuses_to_be_framed_by_an_unregistered_site(app, lms_server, page):
+    """No registration for the LMS's origin: the tool's CSP frame-ancestors keeps it out of the frame."""
+    login, _ = lms_server.next_launch(person="learner")
+    page.goto(lms_server.course_page_url(login))
+    page.wait_for_timeout(1500)
+    frame = page.frame(name="tool")
+    body = frame.content() if frame is not None else ""
+    assert "not set up yet" not in body

@@ -1,0 +1,341 @@
+"""Login and launch through real HTTP from the independent platform: what succeeds and every way it must fail.
+
+Each refused launch is its own test: a clear page (4xx) that says what went wrong, a link back to the
+LMS where the token names a trusted return URL, and nothing stored.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.platform.platform import LTI, PlatformKey
+
+
+def _rows(app, model) -> int:
+    from lti_tool.extensions import db
+
+    with app.app_context():
+        return db.session.scalar(db.select(db.func.count()).select_from(model))
+
+
+def _nothing_stored(app) -> None:
+    from lti_tool.lti.models import Context, LtiUser, ResourceLink, UsedNonce
+
+    for model in (LtiUser, Context, ResourceLink, UsedNonce):
+        assert _rows(app, model) == 0, f"a refused launch stored a {model.__name__}"
+
+
+def _refused(browser, expected_status: int = 401, **plan):
+    login, _ = browser.platform.next_launch(**plan)
+    id_token, state = browser.authorize(browser.start_login(login))
+    return browser.post_launch(id_token, state, follow=False), id_token, state
+
+
+# -- what works -------------------------------------------------------------------------------------------
+def test_login_redirects_to_the_platform_with_state_nonce_and_a_partitioned_cookie(browser, platform):
+    login, _ = platform.next_launch()
+    response = browser.start_login(login)
+
+    assert response.status_code == 302
+    location = urlsplit(response.headers["Location"])
+    query = {k: v[0] for k, v in parse_qs(location.query).items()}
+    assert f"{location.scheme}://{location.netloc}{location.path}" == platform.auth_url
+    assert query["redirect_uri"] == platform.tool_launch_url
+    assert query["login_hint"] == login["login_hint"]
+    assert query["lti_message_hint"] == login["lti_message_hint"]
+    assert query["state"] and query["nonce"] and query["state"] != query["nonce"]
+    cookie = response.headers["Set-Cookie"]
+    assert "Secure" in cookie and "SameSite=None" in cookie and "Partitioned" in cookie
+
+
+def test_login_by_post_works_like_get(browser, platform):
+    login, _ = platform.next_launch()
+    id_token, state = browser.authorize(browser.start_login(login, method="POST"))
+    assert browser.post_launch(id_token, state).status_code == 200
+
+
+def test_learner_launch_on_an_unbound_link_is_told_it_is_not_set_up(app, browser):
+    result = browser.launch(person="learner")
+
+    assert result.status_code == 200
+    assert "not set up yet" in result.text
+    assert "Ada Lovelace" in result.text or "Ada" in result.text
+    from lti_tool.lti.models import LtiUser, UsedNonce
+
+    assert _rows(app, LtiUser) == 1
+    assert _rows(app, UsedNonce) == 1
+
+
+def test_launch_records_user_course_resource_link_and_services(app, browser, platform):
+    browser.launch(person="learner", custom={"microcredential": "self-assessment-growth"})
+
+    from lti_tool.extensions import db
+    from lti_tool.lti.models import Context, LtiUser, Membership, ResourceLink
+
+    with app.app_context():
+        user = db.session.scalar(db.select(LtiUser))
+        context = db.session.scalar(db.select(Context))
+        link = db.session.scalar(db.select(ResourceLink))
+        membership = db.session.scalar(db.select(Membership))
+        assert (user.given_name, user.email) == ("Ada", "ada@school.example")
+        assert context.title == "Professional Learning 2026"
+        assert context.memberships_url == platform.base_url + "/memberships/course-1"
+        assert context.lineitems_url == platform.base_url + "/lineitems/course-1"
+        assert link.microcredential_slug == "self-assessment-growth"
+        assert any(role.endswith("#Learner") for role in membership.roles)
+
+
+def test_the_launch_reference_replaces_cookies_after_the_launch(browser, platform):
+    result = browser.launch(person="learner")
+    assert result.ltik
+
+    import requests
+
+    fresh = requests.get(result.url, timeout=5)  # no cookies at all: a browser blocking third-party cookies
+    assert fresh.status_code == 200
+    assert "not set up yet" in fresh.text
+
+
+def test_a_tampered_launch_reference_is_refused(browser, live_tool):
+    result = browser.launch(person="learner")
+    import requests
+
+    response = requests.get(live_tool.url + "/lti/home", params={"ltik": result.ltik[:-2] + "xx"}, timeout=5)
+    assert response.status_code in (401, 403)
+    assert "open the activity again" in response.text.lower()
+
+
+def test_no_launch_reference_at_all_is_refused(live_tool):
+    import requests
+
+    response = requests.get(live_tool.url + "/lti/home", timeout=5)
+    assert response.status_code in (401, 403)
+
+
+@pytest.mark.parametrize(
+    ("person", "expected"),
+    [("learner", "not set up yet"), ("guest", "does not give you access")],
+)
+def test_duty_follows_the_role(browser, person, expected):
+    result = browser.launch(person=person)
+    assert expected in result.text
+
+
+# -- every way a launch must fail -------------------------------------------------------------------------
+def test_expired_token_is_refused(app, browser):
+    response, _, _ = _refused(browser, issued_at_offset=-600, lifetime=60)
+    assert response.status_code == 401
+    assert "expired" in response.text
+    _nothing_stored(app)
+
+
+def test_token_issued_in_the_future_beyond_the_skew_is_refused(app, browser):
+    response, _, _ = _refused(browser, issued_at_offset=120)
+    assert response.status_code == 401
+    assert "future" in response.text
+    _nothing_stored(app)
+
+
+def test_a_small_clock_skew_is_tolerated(browser):
+    login, _ = browser.platform.next_launch(issued_at_offset=3)
+    id_token, state = browser.authorize(browser.start_login(login))
+    assert browser.post_launch(id_token, state).status_code == 200
+
+
+def test_wrong_audience_is_refused(app, browser):
+    response, _, _ = _refused(browser, claims={"aud": "another-tool"})
+    assert response.status_code == 401
+    assert "meant for another tool" in response.text
+    _nothing_stored(app)
+
+
+def test_audience_list_with_a_foreign_azp_is_refused(app, browser, platform):
+    response, _, _ = _refused(browser, claims={"aud": [platform.client_id, "other"], "azp": platform.client_id + "x"})
+    assert response.status_code == 401
+    assert "another tool" in response.text or "authorized party" in response.text
+    _nothing_stored(app)
+
+
+def test_wrong_issuer_is_refused(app, browser):
+    response, _, _ = _refused(browser, claims={"iss": "https://lms.attacker.example"})
+    assert response.status_code == 401
+    assert "This LMS is not registered" in response.text
+    _nothing_stored(app)
+
+
+def test_unknown_kid_is_refused(app, browser):
+    stranger = PlatformKey.generate()  # a key the platform never published
+    response, _, _ = _refused(browser, signing_key=stranger)
+    assert response.status_code == 401
+    assert "key" in response.text.lower()
+    _nothing_stored(app)
+
+
+def test_alg_none_is_refused(app, browser):
+    response, _, _ = _refused(browser, algorithm="none")
+    assert response.status_code == 401
+    assert "RS256" in response.text
+    _nothing_stored(app)
+
+
+def test_hs256_signed_with_the_public_key_is_refused(app, browser):
+    response, _, _ = _refused(browser, algorithm="HS256")
+    assert response.status_code == 401
+    assert "RS256" in response.text
+    _nothing_stored(app)
+
+
+def test_tampered_signature_is_refused(app, browser):
+    login, _ = browser.platform.next_launch()
+    id_token, state = browser.authorize(browser.start_login(login))
+    header, payload, signature = id_token.split(".")
+    import base64
+    import json
+
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims[LTI + "roles"] = ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"]
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    response = browser.post_launch(f"{header}.{forged}.{signature}", state, follow=False)
+    assert response.status_code == 401
+    assert "signature" in response.text
+    _nothing_stored(app)
+
+
+def test_replayed_nonce_is_refused(app, browser):
+    first = browser.launch(person="learner")
+    assert first.status_code == 200
+    # An attacker who captured the id_token tries it again, with a fresh login's valid state.
+    login, _ = browser.platform.next_launch()
+    _, fresh_state = browser.authorize(browser.start_login(login))
+    replay = browser.post_launch(first.id_token, fresh_state, follow=False)
+    assert replay.status_code == 401
+    assert "already used" in replay.text or "nonce" in replay.text
+
+
+def test_the_same_form_posted_twice_is_refused(browser):
+    first = browser.launch(person="learner")
+    again = browser.post_launch(first.id_token, first.state, follow=False)
+    assert again.status_code == 401
+
+
+def test_nonce_not_issued_by_the_tool_is_refused(app, browser):
+    response, _, _ = _refused(browser, echo_nonce=False)
+    assert response.status_code == 401
+    assert "nonce" in response.text
+    _nothing_stored(app)
+
+
+def test_missing_state_is_refused(app, browser):
+    login, _ = browser.platform.next_launch()
+    id_token, _ = browser.authorize(browser.start_login(login))
+    response = browser.post_launch(id_token, None, follow=False)
+    assert response.status_code == 401
+    assert "state" in response.text
+    _nothing_stored(app)
+
+
+def test_wrong_state_is_refused_with_a_new_window_offer(app, browser):
+    login, _ = browser.platform.next_launch()
+    id_token, _ = browser.authorize(browser.start_login(login))
+    response = browser.post_launch(id_token, "not-the-state", follow=False)
+    assert response.status_code == 401
+    assert "new window" in response.text.lower()
+    _nothing_stored(app)
+
+
+def test_state_without_its_cookie_is_refused(app, browser):
+    login, _ = browser.platform.next_launch()
+    id_token, state = browser.authorize(browser.start_login(login))
+    browser.session.cookies.clear()  # third-party cookies blocked and no postMessage storage
+    response = browser.post_launch(id_token, state, follow=False)
+    assert response.status_code == 401
+    assert "new window" in response.text.lower()
+    _nothing_stored(app)
+
+
+def test_unknown_deployment_is_refused(app, browser):
+    response, _, _ = _refused(browser, claims={LTI + "deployment_id": "never-deployed"})
+    assert response.status_code in (400, 401)
+    assert "deployment" in response.text.lower()
+    _nothing_stored(app)
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [LTI + "message_type", LTI + "version", LTI + "deployment_id", LTI + "roles", LTI + "resource_link", "sub"],
+)
+def test_missing_required_claim_is_refused(app, browser, claim):
+    response, _, _ = _refused(browser, remove_claims=(claim,))
+    assert 400 <= response.status_code < 500
+    _nothing_stored(app)
+
+
+def test_wrong_message_type_is_refused(app, browser):
+    response, _, _ = _refused(browser, claims={LTI + "message_type": "LtiSomethingElse"})
+    assert 400 <= response.status_code < 500
+    assert "message" in response.text.lower()
+    _nothing_stored(app)
+
+
+def test_wrong_version_is_refused(app, browser):
+    response, _, _ = _refused(browser, claims={LTI + "version": "1.1"})
+    assert 400 <= response.status_code < 500
+    assert "version" in response.text.lower() or "1.3" in response.text
+    _nothing_stored(app)
+
+
+def test_refused_launch_links_back_to_the_lms_with_lti_errormsg(browser, platform):
+    response, _, _ = _refused(browser, claims={LTI + "version": "1.1"})
+    back = [part for part in response.text.split('"') if part.startswith(platform.return_url)]
+    assert back, "the error page links back to the LMS"
+    query = parse_qs(urlsplit(back[0].replace("&amp;", "&")).query)
+    assert query["lti_errormsg"][0]
+
+
+def test_login_for_an_unregistered_issuer_is_refused(browser, platform):
+    login, _ = platform.next_launch()
+    login["iss"] = "https://unknown-lms.example"
+    response = browser.start_login(login)
+    assert response.status_code in (400, 401)
+    assert "register" in response.text.lower()
+
+
+def test_login_for_a_foreign_target_link_uri_is_refused(browser, platform):
+    login, _ = platform.next_launch()
+    login["target_link_uri"] = "https://evil.example/steal"
+    response = browser.start_login(login)
+    assert response.status_code == 400
+    assert "does not belong to this tool" in response.text
+
+
+def test_garbage_id_token_is_refused(browser, platform):
+    login, _ = platform.next_launch()
+    _, state = browser.authorize(browser.start_login(login))
+    response = browser.post_launch("not-a-jwt", state, follow=False)
+    assert 400 <= response.status_code < 500
+
+
+# -- the platform's keys ---------------------------------------------------------------------------------
+def test_platform_keys_are_cached_between_launches(browser, platform):
+    browser.launch()
+    browser.launch()
+    browser.launch()
+    assert platform.jwks_requests == 1
+
+
+def test_a_rotated_platform_key_is_fetched_once_when_its_kid_first_arrives(browser, platform):
+    browser.launch()
+    platform.rotate_key()
+    assert browser.launch().status_code == 200
+    assert browser.launch().status_code == 200
+    assert platform.jwks_requests == 2
+
+
+def test_unknown_kids_do_not_hammer_the_platform(app, browser, platform):
+    browser.launch()
+    for _ in range(8):
+        _refused(browser, signing_key=PlatformKey.generate())
+    assert platform.jwks_requests == 1 + app.config["LTI_JWKS_REFETCH_BURST"]
+

@@ -1,0 +1,454 @@
+"""The grade outbox through real HTTP against the test platform's AGS: failures, retries, order, restarts."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import g
+from werkzeug.serving import make_server
+
+from lti_tool.core.http import lms_session
+from lti_tool.extensions import db
+from lti_tool.gradebook import worker
+from lti_tool.gradebook.models import OutboxMessage, OutboxStatus
+from lti_tool.gradebook.services import enqueue_score
+from lti_tool.lti.launch_context import LaunchContext, issue_launch_token
+from lti_tool.lti.models import Context, Deployment, LineItem, LtiUser, Registration, ResourceLink
+from tests.conftest import LiveServer
+from tests.platform.lms_services import LmsServices, create_services_app
+
+COURSE = "Course-1"
+SCORES = f"/lineitems/{COURSE}/Item"
+
+
+@pytest.fixture
+def lms(live_tool):
+    """The platform's services over real HTTP; they verify the tool's assertions against its live JWKS."""
+    services = LmsServices(tool_jwks_url=f"{live_tool.url}/lti/jwks")
+    server = LiveServer(create_services_app(services)).start()
+    services.base_url = server.url
+    services.server = server
+    yield services
+    services.server.stop()
+
+
+def make_course(services: LmsServices, *, users: int = 2, with_line_item: bool = True, score_maximum=10.0):
+    """Registration → deployment → course → resource link (→ line item) and users, committed."""
+    registration = Registration(
+        name="Test LMS",
+        issuer=services.base_url,
+        client_id=services.client_id,
+        auth_login_url=f"{services.base_url}/auth",
+        auth_token_url=services.token_url,
+        key_set_url=f"{services.base_url}/jwks",
+    )
+    deployment = Deployment(registration=registration, deployment_id="deployment-1")
+    context = Context(
+        deployment=deployment,
+        context_id=COURSE,
+        title="Teaching Practice",
+        lineitems_url=services.lineitems_url(COURSE),
+        memberships_url=services.memberships_url(COURSE),
+    )
+    link = ResourceLink(
+        context=context,
+        resource_link_id="RL-1",
+        title="Reflective Practice",
+        microcredential_slug="reflective-practice",
+    )
+    people = [LtiUser(registration=registration, sub=f"User-{i}", name=f"Person {i}") for i in range(users)]
+    db.session.add_all([registration, deployment, context, link, *people])
+    if with_line_item:
+        item = services.add_line_item(
+            COURSE,
+            label="Reflective Practice",
+            scoreMaximum=score_maximum,
+            resourceLinkId="RL-1",
+            tag="microcredential",
+        )
+        db.session.add(LineItem(resource_link=link, url=item["id"], label=item["label"], score_maximum=score_maximum))
+    db.session.commit()
+    return link, people
+
+
+def message_states() -> list[tuple[int, str, int]]:
+    db.session.expire_all()
+    return [
+        (m.id, m.status, m.attempts) for m in db.session.scalars(db.select(OutboxMessage).order_by(OutboxMessage.id))
+    ]
+
+
+def drain(app, timeout: float = 15.0) -> None:
+    """Run the worker until nothing is pending or being sent."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        worker.run_once(app)
+        db.session.expire_all()
+        unsent = db.session.scalar(
+            db.select(db.func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.status.in_([OutboxStatus.PENDING.value, OutboxStatus.SENDING.value]))
+        )
+        if not unsent:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"outbox not drained: {message_states()}")
+
+
+def test_a_score_reaches_the_lms_with_every_field(app_context, lms):
+    link, (person, _) = make_course(lms)
+    enqueue_score(link, person, "Completed", "FullyGraded", score_given=8, comment="Met all criteria")
+    db.session.commit()
+
+    assert worker.run_once(app_context) == 1
+
+    [score] = lms.scores_for()
+    assert score["userId"] == "User-0"
+    assert score["scoreGiven"] == 8
+    assert score["scoreMaximum"] == 10.0
+    assert score["activityProgress"] == "Completed"
+    assert score["gradingProgress"] == "FullyGraded"
+    assert score["comment"] == "Met all criteria"
+    assert datetime.fromisoformat(score["timestamp"]) <= datetime.now(UTC)
+    [(_, status, attempts)] = message_states()
+    assert (status, attempts) == ("sent", 1)
+    [request] = lms.requests_to(SCORES, "POST")
+    assert request.status == 204
+
+
+def test_enqueue_writes_nothing_until_the_caller_commits(app_context, lms):
+    link, (person, _) = make_course(lms)
+    enqueue_score(link, person, "Submitted", "PendingManual")
+    db.session.rollback()
+
+    assert worker.run_once(app_context) == 0
+    assert message_states() == []
+    assert lms.scores_for() == []
+
+
+def test_503_is_retried_with_growing_backoff_and_sent_once(app_context, lms, monkeypatch):
+    monkeypatch.setitem(app_context.config, "OUTBOX_BACKOFF_BASE_SECONDS", 0.4)  # long enough to observe
+    link, (person, _) = make_course(lms)
+    enqueue_score(link, person, "Submitted", "PendingManual")
+    db.session.commit()
+    lms.fail_next(SCORES, status=503, count=2)
+
+    delays = []
+    for _ in range(2):
+        assert worker.run_once(app_context) == 1
+        after = datetime.now(UTC)
+        message = db.session.scalars(db.select(OutboxMessage)).one()
+        db.session.refresh(message)
+        assert message.status == "pending"
+        assert "503" in message.last_error
+        delays.append((message.next_attempt_at - after).total_seconds())
+        assert worker.run_once(app_context) == 0  # not due yet
+        time.sleep(max(delays[-1], 0) + 0.02)
+
+    assert delays[1] > delays[0] * 1.5  # base * 2^attempts
+    assert worker.run_once(app_context) == 1
+    assert [(s, a) for _, s, a in message_states()] == [("sent", 3)]
+    assert len(lms.scores_for()) == 1
+    assert [r.status for r in lms.requests_to(SCORES, "POST")] == [503, 503, 204]
+
+
+def test_429_is_retried(app_context, lms):
+    link, (person, _) = make_course(lms)
+    enqueue_score(link, person, "Started", "NotReady")
+    db.session.commit()
+    lms.fail_next(SCORES, status=429)
+
+    drain(app_context)
+
+    assert len(lms.scores_for()) == 1
+
+
+def test_a_timeout_is_retried_and_the_score_sent_once(app_context, lms, monkeypatch):
+    session = lms_session()
+    monkeypatch.setattr(session, "default_timeout", (2, 0.5))  # quicker than the testing (2, 5)
+    lms.timeout_seconds = 1.5
+    link, (person, _) = make_course(lms)
+    enqueue_score(link, person, "Completed", "FullyGraded", score_given=7)
+    db.session.commit()
+    lms.fail_next(SCORES, status="timeout")
+
+    assert worker.run_once(app_context) == 1
+    message = db.session.scalars(db.select(OutboxMessage)).one()
+    assert message.status == "pending"
+    assert "timed out" in message.last_error
+
+    drain(app_context)
+
+    assert len(lms.scores_for()) == 1
+    assert [(s, a) for _, s, a in message_states()] == [("sent", 2)]
+
+
+def as_new_request(client):
+    """The test's app context is shared with the client's requests: forget the previous request's launch."""
+    g.pop("lti_launch", None)
+    g.pop("ltik", None)
+    return client
+
+
+def admin_ltik(registration_id: int, user: LtiUser, *, duties=("admin",)) -> str:
+    deployment = db.session.scalar(db.select(Deployment).where(Deployment.registration_id == registration_id))
+    return issue_launch_token(
+        LaunchContext(
+            launch_id="launch-1",
+            user_id=user.id,
+            deployment_id=deployment.id,
+            context_id=None,
+            resource_link_id=None,
+            duties=duties,
+        )
+    )
+
+
+def test_a_400_fails_at_once_and_admins_see_the_lms_message(app_context, client, lms):
+    link, (person, admin) = make_course(lms)
+    enqueue_score(link, person, "Completed", "FullyGraded", score_given=9, comment="Well done")
+    db.session.commit()
+    lms.fail_next(SCORES, status=400, message="User-0 is not enrolled in Course-1")
+
+    assert worker.run_once(app_context) == 1
+    [(message_id, status, attempts)] = message_states()
+    assert (status, attempts) == ("failed", 1)
+    time.sleep(0.1)
+    assert worker.run_once(app_context) == 0  # no retry after a 4xx
+    assert lms.scores_for() == []
+
+    ltik = admin_ltik(link.context.deployment.registration_id, admin)
+    page = as_new_request(client).get("/admin/outbox/", query_string={"ltik": ltik})
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "User-0 is not enrolled in Course-1" in html
+    assert "HTTP 400" in html
+    assert '<td data-status="failed" class="error">1</td>' in html
+
+    learner = admin_ltik(link.context.deployment.registration_id, person, duties=("educator",))
+    assert as_new_request(client).get("/admin/outbox/", query_string={"ltik": learner}).status_code == 403
+    assert as_new_request(client).post(f"/admin/outbox/{message_id}/retry", data={"ltik": learner}).status_code == 403
+
+    response = as_new_request(client).post(f"/admin/outbox/{message_id}/retry", data={"ltik": ltik})
+    assert response.status_code == 302
+    assert "ltik=" in response.headers["Location"]
+    drain(app_context)
+    assert len(lms.scores_for()) == 1
+    assert [(s, a) for _, s, a in message_states()] == [("sent", 1)]
+    page = as_new_request(client).get("/admin/outbox/", query_string={"ltik": ltik}).get_data(as_text=True)
+    assert "Nothing has failed" in page
+
+
+def test_the_outbox_page_shows_only_the_admins_platform(app_context, client, lms):
+    link, (person, admin) = make_course(lms)
+    other = Registration(
+        name="Other LMS",
+        issuer="https://other.example",
+        client_id="other",
+        auth_login_url="https://other.example/a",
+        auth_token_url="https://other.example/t",
+    )
+    other_deployment = Deployment(registration=other, deployment_id="d")
+    other_admin = LtiUser(registration=other, sub="admin")
+    db.session.add_all([other, other_deployment, other_admin])
+    enqueue_score(link, person, "Completed", "FullyGraded", score_given=9)
+    db.session.commit()
+    lms.fail_next(SCORES, status=422, message="Secret detail of platform one")
+    worker.run_once(app_context)
+
+    ltik = admin_ltik(other.id, other_admin)
+    html = as_new_request(client).get("/admin/outbox/", query_string={"ltik": ltik}).get_data(as_text=True)
+    assert "Secret detail" not in html
+    message_id = message_states()[0][0]
+    assert as_new_request(client).post(f"/admin/outbox/{message_id}/retry", data={"ltik": ltik}).status_code == 404
+
+
+def test_order_per_user_and_line_item_survives_a_transient_failure(app_context, lms):
+    link, (first, second) = make_course(lms)
+    for progress in (("InProgress", "NotReady"), ("Submitted", "PendingManual"), ("Completed", "FullyGraded")):
+        enqueue_score(link, first, *progress, score_given=6 if progress[0] == "Completed" else None)
+    enqueue_score(link, second, "Submitted", "PendingManual")
+    db.session.commit()
+    lms.fail_next(SCORES, status=503)  # the first user's first score
+
+    assert worker.run_once(app_context) == 2  # only the first of each user+line item is claimed
+    assert [s["userId"] for s in lms.scores_for()] == ["User-1"]  # the other user is not held up
+
+    drain(app_context)
+
+    sent = [s["activityProgress"] for s in lms.scores_for() if s["userId"] == "User-0"]
+    assert sent == ["InProgress", "Submitted", "Completed"]
+    assert len(lms.scores_for()) == 4
+
+
+def test_nothing_is_lost_while_the_lms_is_down(app_context, lms):
+    link, (person, _) = make_course(lms)
+    enqueue_score(link, person, "Completed", "FullyGraded", score_given=10)
+    db.session.commit()
+    port = lms.server.server.server_port
+    lms.server.stop()
+
+    assert worker.run_once(app_context) == 1
+    message = db.session.scalars(db.select(OutboxMessage)).one()
+    assert message.status == "pending"
+    assert "could not be reached" in message.last_error
+
+    # The LMS comes back on the same address, with the same gradebook.
+    restarted = LiveServer.__new__(LiveServer)
+    restarted.server = make_server("127.0.0.1", port, create_services_app(lms), threaded=True)
+    restarted.url = lms.base_url
+    restarted.thread = threading.Thread(target=restarted.server.serve_forever, daemon=True)
+    lms.server = restarted.start()
+
+    drain(app_context)
+    assert len(lms.scores_for()) == 1
+
+
+def test_a_row_leased_by_a_worker_that_died_is_sent_after_the_lease_expires(app_context, lms, monkeypatch):
+    monkeypatch.setitem(app_context.config, "OUTBOX_LEASE_SECONDS", 0.5)
+    link, (person, _) = make_course(lms)
+    enqueue_score(link, person, "Completed", "FullyGraded", score_given=5)
+    db.session.commit()
+
+    [message_id] = worker.claim("worker-that-died", 10)  # claimed, then the process was killed
+    assert message_states() == [(message_id, "sending", 0)]
+    assert worker.run_once(app_context) == 0  # its lease still holds
+
+    time.sleep(0.6)
+    assert worker.run_once(app_context) == 1
+    assert message_states() == [(message_id, "sent", 1)]
+    # The dead worker coming back to life cannot send it again: the row is no longer its own.
+    assert worker.process(message_id, "worker-that-died") is None
+    assert len(lms.scores_for()) == 1
+
+
+def test_the_access_token_is_reused_until_it_expires(app_context, lms):
+    lms.token_lifetime = 2
+    link, (person, _) = make_course(lms)
+    enqueue_score(link, person, "Started", "NotReady")
+    db.session.commit()
+    worker.run_once(app_context)
+    enqueue_score(link, person, "InProgress", "NotReady")
+    db.session.commit()
+    worker.run_once(app_context)
+
+    assert len(lms.token_requests) == 1  # the second score reused the cached token
+
+    time.sleep(2.1)
+    enqueue_score(link, person, "Submitted", "PendingManual")
+    db.session.commit()
+    worker.run_once(app_context)
+
+    assert len(lms.token_requests) == 2
+    assert len(lms.scores_for()) == 3
+
+
+def test_a_revoked_token_is_replaced_once(app_context, lms):
+    link, (person, _) = make_course(lms)
+    enqueue_score(link, person, "Started", "NotReady")
+    db.session.commit()
+    worker.run_once(app_context)
+    lms.tokens.clear()  # the platform forgets every token (a restart, a revocation)
+
+    enqueue_score(link, person, "InProgress", "NotReady")
+    db.session.commit()
+    worker.run_once(app_context)
+
+    assert len(lms.token_requests) == 2
+    assert [r.status for r in lms.requests_to(SCORES, "POST")] == [204, 401, 204]
+    assert [s for _, s, _ in message_states()] == ["sent", "sent"]
+
+
+def test_the_line_item_is_created_by_the_worker_when_missing(app_context, lms):
+    link, (person, _) = make_course(lms, with_line_item=False)
+    enqueue_score(link, person, "Submitted", "PendingManual")
+    db.session.commit()
+
+    drain(app_context)
+
+    [item_id] = lms.line_items
+    assert lms.line_items[item_id]["data"]["resourceLinkId"] == "RL-1"
+    assert len(lms.scores_for(item_id)) == 1
+    message = db.session.scalars(db.select(OutboxMessage)).one()
+    assert message.line_item.url == lms.line_item_url(item_id)
+
+
+def _two_workers(app, rounds_limit: int) -> list[int]:
+    claimed = [0, 0]
+    errors = []
+
+    def run(index):
+        try:
+            idle = 0
+            while idle < 20:
+                count = worker.run_once(app, limit=rounds_limit)
+                claimed[index] += count
+                idle = 0 if count else idle + 1
+                if not count:
+                    time.sleep(0.02)
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    return claimed
+
+
+def _enqueue_many(link, people, per_person: int) -> None:
+    for sequence in range(per_person):
+        for person in people:
+            enqueue_score(link, person, "InProgress", "NotReady", comment=f"{person.sub}:{sequence}")
+    db.session.commit()
+
+
+def _assert_each_sent_once_in_order(lms, people, per_person: int) -> None:
+    scores = lms.scores_for()
+    assert len(scores) == len(people) * per_person
+    assert len({s["comment"] for s in scores}) == len(scores)
+    for person in people:
+        mine = [int(s["comment"].split(":")[1]) for s in scores if s["userId"] == person.sub]
+        assert mine == list(range(per_person))
+
+
+def test_two_workers_share_the_outbox(app_context, lms):
+    link, people = make_course(lms, users=4)
+    _enqueue_many(link, people, per_person=5)
+
+    _two_workers(app_context, rounds_limit=3)
+
+    _assert_each_sent_once_in_order(lms, people, per_person=5)
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="needs DATABASE_URL on PostgreSQL"
+)
+def test_two_workers_on_postgresql_never_send_a_row_twice(app_context, lms):
+    link, people = make_course(lms, users=20)
+    _enqueue_many(link, people, per_person=10)  # 200 rows
+
+    claimed = _two_workers(app_context, rounds_limit=5)
+
+    assert sum(claimed) == 200
+    assert all(claimed), claimed  # both workers did part of the work
+    _assert_each_sent_once_in_order(lms, people, per_person=10)
+    assert {s for _, s, _ in message_states()} == {"sent"}
+    assert not db.session.scalar(
+        db.select(db.func.count()).select_from(OutboxMessage).where(OutboxMessage.attempts != 1)
+    )
+
+
+def test_backoff_is_capped(app_context):
+    assert worker.backoff_seconds(1) == pytest.approx(0.05)
+    assert worker.backoff_seconds(3) == pytest.approx(0.2)
+    assert worker.backoff_seconds(30) == 1.0
+    assert worker.backoff_seconds(1, retry_after=0.5) == 0.5
+    assert timedelta(seconds=worker.lease_seconds()) > timedelta(seconds=7)

@@ -1,0 +1,457 @@
+"""The LMS side of LTI Advantage services for the test platform: token endpoint, AGS, NRPS.
+
+Written from the specs only (1EdTech Security Framework 1.0 §4.1, AGS 2.0, NRPS 2.0); it never imports the
+tool. State lives in an `LmsServices` object kept in `current_app.extensions["lms_services"]`.
+
+Failure injection: `services.fail_next("/lineitems", status=503, count=2)` answers the next two requests
+under that path with 503; `status="timeout"` holds the request longer than the tool's read timeout
+(`services.timeout_seconds`) and then answers 503 without doing anything, as a platform that crashed would.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import jwt
+import requests
+from flask import Blueprint, Flask, current_app, g, jsonify, request, url_for
+
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+SCOPE_LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
+SCOPE_LINEITEM_READONLY = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
+SCOPE_RESULT_READONLY = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"
+SCOPE_SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+SCOPE_MEMBERSHIPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+ALL_SCOPES = frozenset({SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY, SCOPE_RESULT_READONLY, SCOPE_SCORE, SCOPE_MEMBERSHIPS})
+
+LINEITEM_CONTAINER = "application/vnd.ims.lis.v2.lineitemcontainer+json"
+LINEITEM = "application/vnd.ims.lis.v2.lineitem+json"
+SCORE = "application/vnd.ims.lis.v1.score+json"
+RESULT_CONTAINER = "application/vnd.ims.lis.v2.resultcontainer+json"
+MEMBERSHIP_CONTAINER = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
+
+ACTIVITY_PROGRESS = {"Initialized", "Started", "InProgress", "Submitted", "Completed"}
+GRADING_PROGRESS = {"FullyGraded", "Pending", "PendingManual", "Failed", "NotReady"}
+
+bp = Blueprint("lms_services", __name__)
+
+
+@dataclass
+class Failure:
+    path_prefix: str
+    status: int | str
+    count: int
+    message: str = "Injected failure"
+
+
+@dataclass
+class LoggedRequest:
+    method: str
+    path: str
+    query: str
+    status: int | None = None
+    body: object = None
+
+
+@dataclass
+class LmsServices:
+    """Everything the services remember; one per test platform."""
+
+    client_id: str = "tool-client"
+    tool_jwks_url: str | None = None
+    base_url: str = ""  # set once the server runs: the origin the URLs it hands out start with
+    token_audience: str | None = None  # default: <base_url>/token
+    token_lifetime: int = 3600  # expires_in of access tokens
+    granted_scopes: frozenset = ALL_SCOPES
+    timeout_seconds: float = 7.0  # longer than the tool's read timeout in testing (5 s)
+    default_page_size: int = 50
+
+    tokens: dict = field(default_factory=dict)  # token -> (scopes, expires_at)
+    token_requests: list = field(default_factory=list)  # the scopes of each token granted
+    used_jtis: set = field(default_factory=set)
+    line_items: dict = field(default_factory=dict)  # id -> {context_id, data}
+    scores: dict = field(default_factory=dict)  # line item id -> [score, ...] in order received
+    members: dict = field(default_factory=dict)  # context_id -> [member, ...]
+    contexts: dict = field(default_factory=dict)  # context_id -> {"id", "label", "title"}
+    requests: list = field(default_factory=list)
+    failures: list = field(default_factory=list)
+    cursors: dict = field(default_factory=dict)  # NRPS page cursors (mixed case) -> offset
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _next_id: int = 0
+
+    # -- set-up ---------------------------------------------------------------------------------
+    @property
+    def token_url(self) -> str:
+        return f"{self.base_url}/token"
+
+    def lineitems_url(self, context_id: str) -> str:
+        return f"{self.base_url}/lineitems/{context_id}"
+
+    def memberships_url(self, context_id: str) -> str:
+        return f"{self.base_url}/memberships/{context_id}"
+
+    def line_item_url(self, item_id: str) -> str:
+        return f"{self.base_url}/lineitems/{self.line_items[item_id]['context_id']}/Item/{item_id}"
+
+    def add_line_item(self, context_id: str, **data) -> dict:
+        """A line item that already exists in the gradebook; returns it as the API shows it."""
+        with self.lock:
+            item_id = self._new_id("LI")
+            self.line_items[item_id] = {"context_id": context_id, "data": dict(data)}
+            self.scores[item_id] = []
+        return self.line_item_json(item_id)
+
+    def add_members(self, context_id: str, members: list[dict], context: dict | None = None) -> None:
+        self.members.setdefault(context_id, []).extend(members)
+        self.contexts[context_id] = context or {"id": context_id}
+
+    def fail_next(self, path_prefix: str, status: int | str = 503, count: int = 1, message: str = "") -> None:
+        """Answer the next `count` requests whose path starts with `path_prefix` with `status` (or "timeout")."""
+        with self.lock:
+            self.failures.append(Failure(path_prefix, status, count, message or f"Injected {status}"))
+
+    # -- reading what happened ------------------------------------------------------------------
+    def scores_for(self, item_id: str | None = None) -> list[dict]:
+        if item_id is not None:
+            return list(self.scores.get(item_id, []))
+        return [score for scores in self.scores.values() for score in scores]
+
+    def requests_to(self, path_prefix: str, method: str | None = None) -> list[LoggedRequest]:
+        return [r for r in self.requests if r.path.startswith(path_prefix) and (method is None or r.method == method)]
+
+    def line_item_json(self, item_id: str) -> dict:
+        item = self.line_items[item_id]
+        return {"id": self.line_item_url(item_id), **item["data"]}
+
+    # -- internals ------------------------------------------------------------------------------
+    def _new_id(self, prefix: str) -> str:
+        self._next_id += 1
+        return f"{prefix}{self._next_id}"
+
+    def _take_failure(self, path: str) -> Failure | None:
+        with self.lock:
+            for failure in self.failures:
+                if path.startswith(failure.path_prefix) and failure.count > 0:
+                    failure.count -= 1
+                    if failure.count == 0:
+                        self.failures.remove(failure)
+                    return failure
+        return None
+
+
+def create_services_app(services: LmsServices) -> Flask:
+    """A tiny platform app with only these services (until the full test platform registers `bp`)."""
+    app = Flask(__name__)
+    app.extensions["lms_services"] = services
+    app.register_blueprint(bp)
+    return app
+
+
+def _services() -> LmsServices:
+    return current_app.extensions["lms_services"]
+
+
+def _error(status: int, message: str):
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
+
+
+@bp.before_request
+def _log_and_inject():
+    services = _services()
+    body = request.get_json(silent=True) if request.is_json or "json" in (request.content_type or "") else None
+    entry = LoggedRequest(request.method, request.path, request.query_string.decode(), body=body)
+    with services.lock:
+        services.requests.append(entry)
+    g.lms_log_entry = entry
+    failure = services._take_failure(request.path)
+    if failure is None:
+        return None
+    if failure.status == "timeout":
+        time.sleep(services.timeout_seconds)
+        return _error(503, "The platform did not answer in time")
+    return _error(int(failure.status), failure.message)
+
+
+@bp.after_request
+def _log_status(response):
+    entry = g.get("lms_log_entry")
+    if entry is not None:
+        entry.status = response.status_code
+    return response
+
+
+# -- token endpoint (Security Framework §4.1, RFC 7523) ----------------------------------------------
+
+
+def _tool_key(kid: str | None):
+    services = _services()
+    if not services.tool_jwks_url:
+        raise jwt.InvalidTokenError("no tool JWKS URL configured")
+    jwks = requests.get(services.tool_jwks_url, timeout=5).json()
+    for key in jwks.get("keys", []):
+        if kid is None or key.get("kid") == kid:
+            return jwt.PyJWK(key).key
+    raise jwt.InvalidTokenError(f"no key {kid} in the tool's JWKS")
+
+
+@bp.post("/token")
+def token():
+    services = _services()
+    form = request.form
+    if form.get("grant_type") != "client_credentials":
+        return _error(400, "unsupported_grant_type")
+    if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:
+        return _error(400, "invalid_request: client_assertion_type")
+    assertion = form.get("client_assertion", "")
+    try:
+        header = jwt.get_unverified_header(assertion)
+        if header.get("alg") != "RS256":
+            raise jwt.InvalidTokenError("alg must be RS256")
+        claims = jwt.decode(
+            assertion,
+            _tool_key(header.get("kid")),
+            algorithms=["RS256"],
+            audience=services.token_audience or services.token_url,
+            issuer=services.client_id,
+            options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]},
+        )
+    except (jwt.InvalidTokenError, requests.RequestException, ValueError) as error:
+        return _error(401, f"invalid_client: {error}")
+    if claims["sub"] != services.client_id:
+        return _error(401, "invalid_client: sub must be the client_id")
+    with services.lock:
+        if claims["jti"] in services.used_jtis:
+            return _error(401, "invalid_client: jti already used")
+        services.used_jtis.add(claims["jti"])
+    requested = set((form.get("scope") or "").split())
+    scopes = requested & set(services.granted_scopes)
+    if not scopes:
+        return _error(400, "invalid_scope")
+    access_token = secrets.token_urlsafe(24)
+    with services.lock:
+        services.tokens[access_token] = (frozenset(scopes), time.time() + services.token_lifetime)
+        services.token_requests.append(sorted(scopes))
+    return jsonify(
+        access_token=access_token,
+        token_type="Bearer",
+        expires_in=services.token_lifetime,
+        scope=" ".join(sorted(scopes)),
+    )
+
+
+def _authorised(*scopes: str):
+    """None when the bearer token is valid and holds one of `scopes`; else the error response."""
+    services = _services()
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return _error(401, "A bearer token is required")
+    granted = services.tokens.get(header[len("Bearer ") :])
+    if granted is None or granted[1] < time.time():
+        return _error(401, "The access token is unknown or expired")
+    if not set(scopes) & granted[0]:
+        return _error(403, "The access token does not grant this scope")
+    return None
+
+
+# -- AGS 2.0: line items ----------------------------------------------------------------------------
+
+
+def _paged(items: list, make_url):
+    """One page of `items` (limit/page query) with a `Link: rel="next"` header when more follow."""
+    limit = request.args.get("limit", type=int) or len(items) or 1
+    page = request.args.get("page", 1, type=int)
+    start = (page - 1) * limit
+    chunk = items[start : start + limit]
+    links = []
+    if start + limit < len(items):
+        links.append(f'<{make_url(limit, page + 1)}>; rel="next"')
+    return chunk, links
+
+
+@bp.get("/lineitems/<context_id>")
+def line_items(context_id: str):
+    services = _services()
+    denied = _authorised(SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY)
+    if denied:
+        return denied
+    filters = {"resource_link_id": "resourceLinkId", "resource_id": "resourceId", "tag": "tag"}
+    found = []
+    for item_id, item in list(services.line_items.items()):
+        if item["context_id"] != context_id:
+            continue
+        if all(item["data"].get(key) == request.args[arg] for arg, key in filters.items() if arg in request.args):
+            found.append(services.line_item_json(item_id))
+
+    def page_url(limit, page):
+        query = {k: v for k, v in request.args.items() if k not in ("limit", "page")}
+        return f"{services.lineitems_url(context_id)}?{urlencode({**query, 'limit': limit, 'page': page})}"
+
+    chunk, links = _paged(found, page_url)
+    response = jsonify(chunk)
+    response.headers["Content-Type"] = LINEITEM_CONTAINER
+    if links:
+        response.headers["Link"] = ", ".join(links)
+    return response
+
+
+@bp.post("/lineitems/<context_id>")
+def create_line_item(context_id: str):
+    services = _services()
+    denied = _authorised(SCOPE_LINEITEM)
+    if denied:
+        return denied
+    if not (request.content_type or "").startswith(LINEITEM):
+        return _error(415, f"Content-Type must be {LINEITEM}")
+    data = request.get_json(silent=True, force=True)
+    if not isinstance(data, dict) or not data.get("label"):
+        return _error(400, "label is required")
+    maximum = data.get("scoreMaximum")
+    if not isinstance(maximum, int | float) or maximum <= 0:
+        return _error(400, "scoreMaximum must be a number greater than 0")
+    data.pop("id", None)
+    created = services.add_line_item(context_id, **data)
+    response = jsonify(created)
+    response.status_code = 201
+    response.headers["Content-Type"] = LINEITEM
+    return response
+
+
+def _line_item_or_404(context_id: str, item_id: str):
+    item = _services().line_items.get(item_id)
+    if item is None or item["context_id"] != context_id:
+        return None
+    return item
+
+
+@bp.get("/lineitems/<context_id>/Item/<item_id>")
+def line_item(context_id: str, item_id: str):
+    denied = _authorised(SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY)
+    if denied:
+        return denied
+    if _line_item_or_404(context_id, item_id) is None:
+        return _error(404, "No such line item")
+    response = jsonify(_services().line_item_json(item_id))
+    response.headers["Content-Type"] = LINEITEM
+    return response
+
+
+@bp.post("/lineitems/<context_id>/Item/<item_id>/scores")
+def post_score(context_id: str, item_id: str):
+    services = _services()
+    denied = _authorised(SCOPE_SCORE)
+    if denied:
+        return denied
+    item = _line_item_or_404(context_id, item_id)
+    if item is None:
+        return _error(404, "No such line item")
+    if not (request.content_type or "").startswith(SCORE):
+        return _error(415, f"Content-Type must be {SCORE}")
+    score = request.get_json(silent=True, force=True)
+    if not isinstance(score, dict):
+        return _error(400, "A score must be a JSON object")
+    missing = [k for k in ("userId", "activityProgress", "gradingProgress", "timestamp") if not score.get(k)]
+    if missing:
+        return _error(400, f"Missing required fields: {', '.join(missing)}")
+    if score["activityProgress"] not in ACTIVITY_PROGRESS:
+        return _error(400, f"Unknown activityProgress {score['activityProgress']}")
+    if score["gradingProgress"] not in GRADING_PROGRESS:
+        return _error(400, f"Unknown gradingProgress {score['gradingProgress']}")
+    if "scoreGiven" in score:
+        given, maximum = score.get("scoreGiven"), score.get("scoreMaximum")
+        if not isinstance(maximum, int | float) or maximum <= 0:
+            return _error(400, "scoreMaximum is required with scoreGiven and must be greater than 0")
+        if not isinstance(given, int | float) or given < 0:
+            return _error(400, "scoreGiven must be a number of at least 0")
+    with services.lock:
+        services.scores[item_id].append(score)
+    return "", 204
+
+
+@bp.get("/lineitems/<context_id>/Item/<item_id>/results")
+def results(context_id: str, item_id: str):
+    services = _services()
+    denied = _authorised(SCOPE_RESULT_READONLY)
+    if denied:
+        return denied
+    if _line_item_or_404(context_id, item_id) is None:
+        return _error(404, "No such line item")
+    latest: dict[str, dict] = {}
+    for score in services.scores[item_id]:
+        latest[score["userId"]] = score  # the last score received is the result (AGS 2.0 §3.3)
+    user_filter = request.args.get("user_id")
+    line_item_url = services.line_item_url(item_id)
+    found = [
+        {
+            "id": f"{line_item_url}/results/{user_id}",
+            "scoreOf": line_item_url,
+            "userId": user_id,
+            **({"resultScore": s["scoreGiven"]} if "scoreGiven" in s else {}),
+            **({"resultMaximum": s["scoreMaximum"]} if "scoreMaximum" in s else {}),
+            **({"comment": s["comment"]} if "comment" in s else {}),
+        }
+        for user_id, s in latest.items()
+        if user_filter is None or user_id == user_filter
+    ]
+
+    def page_url(limit, page):
+        query = {k: v for k, v in request.args.items() if k not in ("limit", "page")}
+        return f"{line_item_url}/results?{urlencode({**query, 'limit': limit, 'page': page})}"
+
+    chunk, links = _paged(found, page_url)
+    response = jsonify(chunk)
+    response.headers["Content-Type"] = RESULT_CONTAINER
+    if links:
+        response.headers["Link"] = ", ".join(links)
+    return response
+
+
+# -- NRPS 2.0 -----------------------------------------------------------------------------------------
+
+
+def _members_page(context_id: str, offset: int):
+    services = _services()
+    denied = _authorised(SCOPE_MEMBERSHIPS)
+    if denied:
+        return denied
+    if context_id not in services.members:
+        return _error(404, "No such context")
+    limit = request.args.get("limit", type=int) or request.args.get("Limit", type=int) or services.default_page_size
+    members = services.members[context_id]
+    role = request.args.get("role")
+    if role:
+        members = [m for m in members if role in m.get("roles", [])]
+    chunk = members[offset : offset + limit]
+    response = jsonify(
+        {"id": request.url, "context": services.contexts.get(context_id, {"id": context_id}), "members": chunk}
+    )
+    response.headers["Content-Type"] = MEMBERSHIP_CONTAINER
+    if offset + limit < len(members):
+        # Mixed case on purpose: a client that lower-cases the URL gets a 404 (path) or a wrong cursor (query).
+        cursor = "Cur" + secrets.token_urlsafe(9) + "XyZ"
+        with services.lock:
+            services.cursors[cursor] = offset + limit
+        query = urlencode({"Limit": limit, "Cursor": cursor, **({"role": role} if role else {})})
+        next_url = f"{services.base_url}{url_for('lms_services.memberships_page', context_id=context_id)}?{query}"
+        response.headers["Link"] = f'<{next_url}>; rel="next"'
+    return response
+
+
+@bp.get("/memberships/<context_id>")
+def memberships(context_id: str):
+    return _members_page(context_id, 0)
+
+
+@bp.get("/memberships/<context_id>/NextPage")
+def memberships_page(context_id: str):
+    cursor = request.args.get("Cursor")
+    offset = _services().cursors.get(cursor or "")
+    if offset is None:
+        return _error(404, "Unknown page cursor")
+    return _members_page(context_id, offset)

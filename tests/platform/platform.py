@@ -1,0 +1,415 @@
+"""An independent LTI 1.3 platform for the tests, written from the specs only (never imports lti_tool).
+
+It plays the LMS: the OIDC authorization endpoint that answers the tool's login with a signed
+id_token (LTI 1.3 Core §5.1, Security Framework §5.1.1), its key set with rotation, the deep
+linking return endpoint that verifies the tool's response (Deep Linking 2.0 §4.2) and the
+`return_url` that records `lti_errormsg`. AGS, NRPS and the token endpoint come from
+`lms_services`; Dynamic Registration from `dynamic_registration`.
+
+A test decides what the next launch says (`platform.next_launch(...)`) and may make the platform
+misbehave on purpose — expired tokens, foreign keys, wrong audience — to see the tool refuse it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from html import escape
+from urllib.parse import urlencode, urlsplit
+
+import jwt
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import Flask, abort, jsonify, request
+
+LTI = "https://purl.imsglobal.org/spec/lti/claim/"
+DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
+AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
+INSTITUTION_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#"
+
+ROLES = {
+    "learner": [ROLE + "Learner", INSTITUTION_ROLE + "Student"],
+    "instructor": [ROLE + "Instructor", INSTITUTION_ROLE + "Faculty"],
+    "assessor": [ROLE + "TeachingAssistant"],
+    "admin": [INSTITUTION_ROLE + "Administrator", ROLE + "Instructor"],
+    "guest": [ROLE + "Guest"],
+}
+
+AGS_SCOPES = [
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+]
+
+
+def _b64(value: int) -> str:
+    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@dataclass
+class PlatformKey:
+    """An RSA key pair of the platform with its key id."""
+
+    kid: str
+    private_key: rsa.RSAPrivateKey = field(repr=False)
+
+    @classmethod
+    def generate(cls) -> PlatformKey:
+        return cls(kid=f"platform-{uuid.uuid4().hex[:12]}", private_key=rsa.generate_private_key(65537, 2048))
+
+    @property
+    def pem(self) -> bytes:
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    @property
+    def public_jwk(self) -> dict:
+        numbers = self.private_key.public_key().public_numbers()
+        return {"kty": "RSA", "alg": "RS256", "use": "sig", "kid": self.kid, "n": _b64(numbers.n), "e": _b64(numbers.e)}
+
+
+@dataclass
+class LaunchPlan:
+    """What the platform will put in the next id_token, and how it may misbehave."""
+
+    person: str = "learner"
+    message_type: str = "LtiResourceLinkRequest"
+    resource_link_id: str = "activity-1"
+    context_id: str = "course-1"
+    custom: dict | None = None
+    claims: dict = field(default_factory=dict)  # merged over the standard claims
+    remove_claims: tuple[str, ...] = ()
+    headers: dict = field(default_factory=dict)  # JWT header overrides (kid, alg)
+    signing_key: PlatformKey | None = None  # a key the platform does not publish, say
+    algorithm: str = "RS256"
+    lifetime: int = 300
+    issued_at_offset: int = 0
+    echo_nonce: bool = True
+
+
+@dataclass
+class Person:
+    sub: str
+    given_name: str
+    family_name: str
+    email: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+
+PEOPLE = {
+    "learner": Person("user-learner-1", "Ada", "Lovelace", "ada@school.example"),
+    "instructor": Person("user-instructor-1", "Grace", "Hopper", "grace@school.example"),
+    "assessor": Person("user-assessor-1", "Alan", "Turing", "alan@school.example"),
+    "admin": Person("user-admin-1", "Edsger", "Dijkstra", "edsger@school.example"),
+    "guest": Person("user-guest-1", "Guy", "Guest", "guest@school.example"),
+}
+
+
+class TestPlatform:
+    """The platform's state: keys, the tool it knows, launch plans and everything it received."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, client_id: str = "tool-client-1", deployment_id: str = "1"):
+        self.base_url = ""
+        self.client_id = client_id
+        self.deployment_id = deployment_id
+        self.keys: list[PlatformKey] = [PlatformKey.generate()]
+        self.tool_login_url = ""
+        self.tool_launch_url = ""
+        self.tool_jwks_url = ""
+        self.jwks_requests = 0
+        self.plans: dict[str, LaunchPlan] = {}
+        self.issued_tokens: list[str] = []
+        self.auth_errors: list[str] = []
+        self.deep_link_responses: list[dict] = []
+        self.returns: list[dict] = []
+        self.lock = threading.Lock()
+
+    # -- keys -------------------------------------------------------------------------------------
+    @property
+    def signing_key(self) -> PlatformKey:
+        return self.keys[-1]
+
+    def rotate_key(self, keep_old: bool = True) -> PlatformKey:
+        """A new signing key; the old one stays published unless keep_old is False."""
+        new = PlatformKey.generate()
+        self.keys = [*self.keys, new] if keep_old else [new]
+        return new
+
+    def jwks(self) -> dict:
+        return {"keys": [key.public_jwk for key in self.keys]}
+
+    # -- URLs the tool needs ------------------------------------------------------------------------
+    @property
+    def issuer(self) -> str:
+        return self.base_url
+
+    @property
+    def tool_origin(self) -> str:
+        parts = urlsplit(self.tool_launch_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def course_page_url(self, login: dict, storage: bool = False) -> str:
+        """The LMS page that frames a launch (the browser tests open it)."""
+        query = dict(login, storage="1") if storage else login
+        return f"{self.base_url}/course/{login['lti_message_hint']}?" + urlencode(query)
+
+    @property
+    def auth_url(self) -> str:
+        return self.base_url + "/auth"
+
+    @property
+    def jwks_url(self) -> str:
+        return self.base_url + "/jwks"
+
+    @property
+    def token_url(self) -> str:
+        return self.base_url + "/token"
+
+    @property
+    def return_url(self) -> str:
+        return self.base_url + "/return"
+
+    def context_url(self, path: str) -> str:
+        return self.base_url + path
+
+    # -- launches --------------------------------------------------------------------------------
+    def next_launch(self, **plan) -> tuple[dict, LaunchPlan]:
+        """Plan a launch and return the third-party login request the LMS sends the browser to."""
+        launch_plan = LaunchPlan(**plan)
+        hint = secrets.token_urlsafe(12)
+        with self.lock:
+            self.plans[hint] = launch_plan
+        person = PEOPLE[launch_plan.person]
+        login = {
+            "iss": self.issuer,
+            "login_hint": person.sub,
+            "target_link_uri": self.tool_launch_url,
+            "lti_message_hint": hint,
+            "client_id": self.client_id,
+            "lti_deployment_id": self.deployment_id,
+        }
+        return login, launch_plan
+
+    def login_url(self, login: dict) -> str:
+        return self.tool_login_url + "?" + urlencode(login)
+
+    def claims_for(self, plan: LaunchPlan, nonce: str) -> dict:
+        person = PEOPLE[plan.person]
+        now = int(time.time()) + plan.issued_at_offset
+        context = plan.context_id
+        claims = {
+            "iss": self.issuer,
+            "aud": self.client_id,
+            "azp": self.client_id,
+            "sub": person.sub,
+            "iat": now,
+            "exp": now + plan.lifetime,
+            "nonce": nonce,
+            "name": person.name,
+            "given_name": person.given_name,
+            "family_name": person.family_name,
+            "email": person.email,
+            LTI + "message_type": plan.message_type,
+            LTI + "version": "1.3.0",
+            LTI + "deployment_id": self.deployment_id,
+            LTI + "target_link_uri": self.tool_launch_url,
+            LTI + "roles": ROLES[plan.person],
+            LTI + "context": {
+                "id": context,
+                "label": "EDU-101",
+                "title": "Professional Learning 2026",
+                "type": ["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"],
+            },
+            LTI + "tool_platform": {"guid": "test-platform", "name": "Test LMS", "product_family_code": "moodle"},
+            LTI + "launch_presentation": {"document_target": "iframe", "return_url": self.return_url},
+            NRPS_CLAIM: {
+                "context_memberships_url": self.context_url(f"/memberships/{context}"),
+                "service_versions": ["2.0"],
+            },
+            AGS_CLAIM: {"scope": AGS_SCOPES, "lineitems": self.context_url(f"/lineitems/{context}")},
+        }
+        if plan.message_type == "LtiResourceLinkRequest":
+            claims[LTI + "resource_link"] = {"id": plan.resource_link_id, "title": "Micro-credential activity"}
+            if plan.custom is not None:
+                claims[LTI + "custom"] = plan.custom
+        else:
+            claims[DL + "deep_linking_settings"] = {
+                "deep_link_return_url": self.base_url + "/deep-link-return",
+                "accept_types": ["ltiResourceLink"],
+                "accept_presentation_document_targets": ["iframe", "window"],
+                "accept_multiple": False,
+                "data": "opaque-platform-data",
+            }
+        claims.update(plan.claims)
+        for name in plan.remove_claims:
+            claims.pop(name, None)
+        return claims
+
+    def sign(self, claims: dict, plan: LaunchPlan) -> str:
+        key = plan.signing_key or self.signing_key
+        headers = {"kid": key.kid, **plan.headers}
+        if plan.algorithm == "none":
+            return _unsigned_token(claims, headers)
+        if plan.algorithm == "HS256":
+            # The attack of a forged "HMAC keyed with the public key" token (RFC 8725 §2.1).
+            secret = key.private_key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            return _hmac_token(claims, headers, secret)
+        return jwt.encode(claims, key.pem, algorithm=plan.algorithm, headers=headers)
+
+    # -- what the tool sends back ------------------------------------------------------------------
+    def verify_tool_jwt(self, token: str) -> dict:
+        """Verify a JWT the tool signed, with the tool's published keys (fetched over HTTP)."""
+        keys = requests.get(self.tool_jwks_url, timeout=5).json()["keys"]
+        kid = jwt.get_unverified_header(token).get("kid")
+        jwk = next((k for k in keys if k.get("kid") == kid), None)
+        if jwk is None:
+            raise ValueError(f"the tool's key set has no key {kid!r}")
+        public_key = jwt.PyJWK(jwk).key
+        return jwt.decode(token, public_key, algorithms=["RS256"], audience=self.issuer, issuer=self.client_id)
+
+
+def _segment(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _unsigned_token(claims: dict, headers: dict) -> str:
+    return f"{_segment({**headers, 'alg': 'none', 'typ': 'JWT'})}.{_segment(claims)}."
+
+
+def _hmac_token(claims: dict, headers: dict, secret: bytes) -> str:
+    signing_input = f"{_segment({**headers, 'alg': 'HS256', 'typ': 'JWT'})}.{_segment(claims)}"
+    digest = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+AUTO_POST = """<!doctype html><html><body onload="document.forms[0].submit()">
+<form method="post" action="{action}">{fields}<noscript><button>Continue</button></noscript></form>
+</body></html>"""
+
+
+def auto_post_form(action: str, fields: dict) -> str:
+    inputs = "".join(
+        f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">' for name, value in fields.items()
+    )
+    return AUTO_POST.format(action=escape(action), fields=inputs)
+
+
+LMS_PAGE = """<!doctype html><html><head><title>Test LMS course</title>
+<style>body{font-family:sans-serif;margin:0;background:#eef} header{padding:8px 16px;background:#335;color:#fff}
+iframe{width:100%;height:900px;border:0;background:#fff}</style></head>
+<body><header>Test LMS · Professional Learning 2026 · EDU-101</header>
+<iframe id="tool" name="tool" title="Micro-credential activity" src="{{login_url}}"
+  allow="fullscreen"></iframe>
+<script>
+// LTI Client Side postMessages: a key-value store the tool's frame may use instead of cookies.
+(function () {
+  var store = {}, toolOrigin = {{tool_origin}};
+  window.addEventListener("message", function (event) {
+    if (event.origin !== toolOrigin) return;
+    var data = event.data || {};
+    if (data.subject === "lti.put_data") {
+      store[data.key] = data.value;
+      event.source.postMessage({subject: "lti.put_data.response", message_id: data.message_id,
+                                key: data.key, value: data.value}, event.origin);
+    } else if (data.subject === "lti.get_data") {
+      event.source.postMessage({subject: "lti.get_data.response", message_id: data.message_id,
+                                key: data.key, value: store[data.key]}, event.origin);
+    } else if (data.subject === "lti.capabilities") {
+      event.source.postMessage({subject: "lti.capabilities.response", message_id: data.message_id,
+        supported_messages: [{subject: "lti.put_data"}, {subject: "lti.get_data"}]}, event.origin);
+    }
+  });
+})();
+</script></body></html>"""
+
+
+def create_platform_app(platform: TestPlatform) -> Flask:
+    """The platform's HTTP face."""
+    app = Flask("test_platform")
+    app.extensions["test_platform"] = platform
+
+    @app.get("/jwks")
+    def jwks():
+        with platform.lock:
+            platform.jwks_requests += 1
+        return jsonify(platform.jwks())
+
+    @app.route("/auth", methods=["GET", "POST"])
+    def auth():
+        """OIDC authorization endpoint (LTI 1.3 Core §5.1.1.2, Security Framework §5.1.1.3)."""
+        params = request.values
+        problems = []
+        expected = {"scope": "openid", "response_type": "id_token", "response_mode": "form_post", "prompt": "none"}
+        for name, value in expected.items():
+            if params.get(name) != value:
+                problems.append(f"{name} must be {value!r}")
+        if params.get("client_id") != platform.client_id:
+            problems.append("unknown client_id")
+        if params.get("redirect_uri") != platform.tool_launch_url:
+            problems.append("redirect_uri is not the registered launch URL")
+        for name in ("nonce", "state", "login_hint", "lti_message_hint"):
+            if not params.get(name):
+                problems.append(f"{name} is missing")
+        plan = platform.plans.get(params.get("lti_message_hint", ""))
+        if plan is None:
+            problems.append("unknown lti_message_hint")
+        elif params.get("login_hint") != PEOPLE[plan.person].sub:
+            problems.append("login_hint does not match the user of this launch")
+        if problems:
+            platform.auth_errors.extend(problems)
+            return "invalid_request: " + "; ".join(problems), 400
+        nonce = params["nonce"] if plan.echo_nonce else secrets.token_urlsafe(16)
+        token = platform.sign(platform.claims_for(plan, nonce), plan)
+        platform.issued_tokens.append(token)
+        return auto_post_form(params["redirect_uri"], {"id_token": token, "state": params["state"]})
+
+    @app.post("/deep-link-return")
+    def deep_link_return():
+        """Deep Linking 2.0 §4.2: the tool's signed LtiDeepLinkingResponse."""
+        token = request.form.get("JWT")
+        if not token:
+            abort(400, "JWT is missing")
+        try:
+            claims = platform.verify_tool_jwt(token)
+        except Exception as error:  # noqa: BLE001  (a platform shows any verification failure)
+            return f"the deep linking response did not verify: {error}", 400
+        platform.deep_link_responses.append(claims)
+        items = claims.get(DL + "content_items") or []
+        return f"<p>Added {len(items)} item(s).</p>"
+
+    @app.get("/course/<hint>")
+    def course_page(hint: str):
+        """The LMS page that frames the tool, with LTI client-side postMessage storage (lti.put_data/get_data)."""
+        login = dict(request.args)
+        if request.args.get("storage") == "1":
+            login["lti_storage_target"] = "_parent"
+        login.pop("storage", None)
+        return LMS_PAGE.replace("{{login_url}}", escape(platform.login_url(login))).replace(
+            "{{tool_origin}}", json.dumps(platform.tool_origin)
+        )
+
+    @app.get("/return")
+    def launch_return():
+        platform.returns.append(dict(request.args))
+        return "<p>Back in the LMS.</p>"
+
+    return app
