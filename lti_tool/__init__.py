@@ -50,9 +50,11 @@ def create_app(config: str | type | None = None, overrides: dict | None = None) 
     cache.init_app(app)
 
     from lti_tool import models  # noqa: F401  every model registered on the metadata
-    from lti_tool.core import errors, http, responses, transactions
+    from lti_tool.core import dates, errors, http, responses, storage, transactions
     from lti_tool.lti import launch_context
 
+    dates.init_app(app)
+    storage.init_app(app)
     errors.init_app(app)
     transactions.init_app(app)
     responses.init_app(app)
@@ -79,6 +81,9 @@ def _register_blueprints(app: Flask) -> None:
     from lti_tool.gradebook.views import bp as outbox_bp
     from lti_tool.lti.registration_views import bp as registration_bp
     from lti_tool.lti.views import bp as lti_bp
+    from lti_tool.submissions.artifact_views import bp as artifacts_bp
+    from lti_tool.submissions.instructor_views import bp as progress_bp
+    from lti_tool.submissions.views import bp as submissions_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(lti_bp)
@@ -86,6 +91,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(catalog_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(outbox_bp)
+    app.register_blueprint(submissions_bp)
+    app.register_blueprint(artifacts_bp)
+    app.register_blueprint(progress_bp)
     if app.config["DEMO_ENABLED"]:
         from lti_tool.demo.views import bp as demo_bp
 

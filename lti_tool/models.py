@@ -3,3 +3,4 @@
 from lti_tool.catalog.models import *  # noqa: F401,F403
 from lti_tool.gradebook.models import *  # noqa: F401,F403
 from lti_tool.lti.models import *  # noqa: F401,F403
+from lti_tool.submissions.models import *  # noqa: F401,F403

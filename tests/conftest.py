@@ -34,12 +34,21 @@ def test_overrides(tmp_path_factory) -> dict:
 
 def prepare_database(app) -> None:
     """Bring the schema up through the migrations, as production does."""
-    from flask_migrate import downgrade, upgrade
+    from flask_migrate import upgrade
 
     with app.app_context():
         if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-            downgrade(revision="base")  # a clean schema on a shared CI database
+            _drop_everything()  # a clean schema on a shared database, whatever revision it was left at
         upgrade()
+
+
+def _drop_everything() -> None:
+    from sqlalchemy import MetaData
+
+    existing = MetaData()
+    existing.reflect(bind=db.engine)
+    with db.engine.begin() as connection:
+        existing.drop_all(bind=connection)
 
 
 def empty_database(app) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.platform.fixtures import mount_services, register_platform
+from tests.platform.fixtures import fresh_services, mount_services, register_platform
 from tests.platform.platform import TestPlatform, create_platform_app
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
@@ -72,6 +72,7 @@ def lms_server(live_tool):
 @pytest.fixture
 def lms(app, lms_server):
     lms_server.plans.clear()
+    fresh_services(lms_server)
     register_platform(app, lms_server)
     return lms_server
 

@@ -452,3 +452,20 @@ def test_backoff_is_capped(app_context):
     assert worker.backoff_seconds(30) == 1.0
     assert worker.backoff_seconds(1, retry_after=0.5) == 0.5
     assert timedelta(seconds=worker.lease_seconds()) > timedelta(seconds=7)
+
+
+def test_the_worker_thread_sends_and_stops(app_context, lms, monkeypatch):
+    monkeypatch.setitem(app_context.config, "OUTBOX_POLL_SECONDS", 0.05)
+    link, (person, _) = make_course(lms)
+    thread = worker.start_thread(app_context)
+    try:
+        enqueue_score(link, person, "Submitted", "PendingManual")
+        db.session.commit()
+        deadline = time.monotonic() + 10
+        while not lms.scores_for() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        thread.stop(timeout=10)
+        app_context.extensions.pop("outbox_worker", None)
+    assert not thread.is_alive()
+    assert len(lms.scores_for()) == 1

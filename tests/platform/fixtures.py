@@ -9,17 +9,25 @@ from __future__ import annotations
 import pytest
 
 from tests.platform.browser import PlatformBrowser
+from tests.platform.lms_services import LmsServices
+from tests.platform.lms_services import bp as services_bp
 from tests.platform.platform import TestPlatform, create_platform_app
 
 
 def mount_services(app, platform: TestPlatform) -> None:
-    """The LMS services (token, AGS, NRPS) and the Dynamic Registration endpoints, when present."""
-    try:
-        from tests.platform import lms_services
-    except ImportError:  # pragma: no cover - while the services are being built
-        return
-    if hasattr(lms_services, "mount"):
-        lms_services.mount(app, platform)
+    """The LMS services (token, AGS, NRPS) on the platform's own app, at the URLs its launches name."""
+    app.register_blueprint(services_bp)
+    platform.app = app
+    fresh_services(platform)
+
+
+def fresh_services(platform: TestPlatform) -> LmsServices:
+    """Forget every token, line item, score and member: each test starts with an empty gradebook."""
+    services = LmsServices(client_id=platform.client_id, base_url=platform.base_url,
+                           tool_jwks_url=platform.tool_jwks_url or None)
+    platform.app.extensions["lms_services"] = services
+    platform.services = services
+    return services
 
 
 @pytest.fixture(scope="session")
@@ -72,9 +80,7 @@ def platform(app, platform_server):
     platform_server.returns.clear()
     platform_server.keys = platform_server.keys[-1:]
     platform_server.jwks_requests = 0
-    services = getattr(platform_server, "services", None)
-    if services is not None and hasattr(services, "reset"):
-        services.reset()
+    fresh_services(platform_server)
     register_platform(app, platform_server)
     return platform_server
 

@@ -140,6 +140,8 @@ class TestPlatform:
         self.deep_link_responses: list[dict] = []
         self.returns: list[dict] = []
         self.lock = threading.Lock()
+        self.app = None  # the Flask app serving this platform
+        self.services = None  # its LmsServices (token, AGS, NRPS)
 
     # -- keys -------------------------------------------------------------------------------------
     @property

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 53f8bea28aa2
+Revision ID: 820d4a04e4af
 Revises: 
-Create Date: 2026-11-23 15:12:48.231859
+Create Date: 2026-11-23 15:16:26.193171
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '53f8bea28aa2'
+revision = '820d4a04e4af'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -164,6 +164,17 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_lti_user')),
     sa.UniqueConstraint('registration_id', 'sub', name=op.f('uq_lti_user_registration_id_sub'))
     )
+    op.create_table('submission_enrollment_quota',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('microcredential_id', sa.Integer(), nullable=False),
+    sa.Column('term_id', sa.Integer(), nullable=False),
+    sa.Column('enrolled_count', sa.Integer(), nullable=False),
+    sa.CheckConstraint('enrolled_count >= 0', name=op.f('ck_submission_enrollment_quota_enrolled_count_not_negative')),
+    sa.ForeignKeyConstraint(['microcredential_id'], ['catalog_microcredential.id'], name=op.f('fk_submission_enrollment_quota_microcredential_id_catalog_microcredential'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['term_id'], ['catalog_term.id'], name=op.f('fk_submission_enrollment_quota_term_id_catalog_term'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_submission_enrollment_quota')),
+    sa.UniqueConstraint('microcredential_id', 'term_id', name=op.f('uq_submission_enrollment_quota_microcredential_id_term_id'))
+    )
     op.create_table('lti_context',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('deployment_id', sa.Integer(), nullable=False),
@@ -221,6 +232,26 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_lti_line_item')),
     sa.UniqueConstraint('resource_link_id', name=op.f('uq_lti_line_item_resource_link_id'))
     )
+    op.create_table('submission_enrollment',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('microcredential_id', sa.Integer(), nullable=False),
+    sa.Column('term_id', sa.Integer(), nullable=False),
+    sa.Column('resource_link_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['microcredential_id'], ['catalog_microcredential.id'], name=op.f('fk_submission_enrollment_microcredential_id_catalog_microcredential')),
+    sa.ForeignKeyConstraint(['resource_link_id'], ['lti_resource_link.id'], name=op.f('fk_submission_enrollment_resource_link_id_lti_resource_link'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['term_id'], ['catalog_term.id'], name=op.f('fk_submission_enrollment_term_id_catalog_term')),
+    sa.ForeignKeyConstraint(['user_id'], ['lti_user.id'], name=op.f('fk_submission_enrollment_user_id_lti_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_submission_enrollment')),
+    sa.UniqueConstraint('user_id', 'microcredential_id', 'term_id', name=op.f('uq_submission_enrollment_user_id_microcredential_id_term_id'))
+    )
+    with op.batch_alter_table('submission_enrollment', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_submission_enrollment_microcredential_id'), ['microcredential_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_submission_enrollment_resource_link_id'), ['resource_link_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_submission_enrollment_user_id'), ['user_id'], unique=False)
+
     op.create_table('gradebook_outbox_message',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=20), nullable=False),
@@ -254,17 +285,72 @@ def upgrade():
         batch_op.create_index('ix_gradebook_outbox_message_order', ['resource_link_id', 'user_id', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_gradebook_outbox_message_registration_id'), ['registration_id'], unique=False)
 
+    op.create_table('submission_attempt',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('enrollment_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('marking_status', sa.String(length=20), nullable=False),
+    sa.Column('overview', sa.Text(), nullable=False),
+    sa.Column('reflection', sa.Text(), nullable=False),
+    sa.Column('collaborated', sa.Boolean(), nullable=True),
+    sa.Column('collaborators', sa.Text(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('submitted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('content_changed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("marking_status IN ('notmarked', 'inmarking', 'readyforreview', 'inreview', 'readyforrelease', 'released')", name=op.f('ck_submission_attempt_marking_status_is_known')),
+    sa.CheckConstraint("status != 'submitted' OR submitted_at IS NOT NULL", name=op.f('ck_submission_attempt_submitted_has_time')),
+    sa.CheckConstraint("status IN ('new', 'draft', 'submitted', 'reopened')", name=op.f('ck_submission_attempt_status_is_known')),
+    sa.CheckConstraint('number >= 1', name=op.f('ck_submission_attempt_number_positive')),
+    sa.ForeignKeyConstraint(['enrollment_id'], ['submission_enrollment.id'], name=op.f('fk_submission_attempt_enrollment_id_submission_enrollment'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_submission_attempt')),
+    sa.UniqueConstraint('enrollment_id', 'number', name=op.f('uq_submission_attempt_enrollment_id_number'))
+    )
+    op.create_table('submission_artifact',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('attempt_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('title', sa.String(length=300), nullable=False),
+    sa.Column('url', sa.String(length=2000), nullable=True),
+    sa.Column('file_name', sa.String(length=255), nullable=True),
+    sa.Column('storage_key', sa.String(length=200), nullable=True),
+    sa.Column('content_type', sa.String(length=100), nullable=True),
+    sa.Column('size', sa.Integer(), nullable=True),
+    sa.Column('sha256', sa.String(length=64), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("(kind = 'file' AND storage_key IS NOT NULL AND url IS NULL) OR (kind = 'link' AND url IS NOT NULL)", name=op.f('ck_submission_artifact_file_or_link')),
+    sa.CheckConstraint("kind IN ('file', 'link')", name=op.f('ck_submission_artifact_kind_is_known')),
+    sa.ForeignKeyConstraint(['attempt_id'], ['submission_attempt.id'], name=op.f('fk_submission_artifact_attempt_id_submission_attempt'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_submission_artifact'))
+    )
+    with op.batch_alter_table('submission_artifact', schema=None) as batch_op:
+        batch_op.create_index('ix_submission_artifact_attempt', ['attempt_id', 'position'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('submission_artifact', schema=None) as batch_op:
+        batch_op.drop_index('ix_submission_artifact_attempt')
+
+    op.drop_table('submission_artifact')
+    op.drop_table('submission_attempt')
     with op.batch_alter_table('gradebook_outbox_message', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_gradebook_outbox_message_registration_id'))
         batch_op.drop_index('ix_gradebook_outbox_message_order')
         batch_op.drop_index('ix_gradebook_outbox_message_due')
 
     op.drop_table('gradebook_outbox_message')
+    with op.batch_alter_table('submission_enrollment', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_submission_enrollment_user_id'))
+        batch_op.drop_index(batch_op.f('ix_submission_enrollment_resource_link_id'))
+        batch_op.drop_index(batch_op.f('ix_submission_enrollment_microcredential_id'))
+
+    op.drop_table('submission_enrollment')
     op.drop_table('lti_line_item')
     with op.batch_alter_table('lti_resource_link', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_lti_resource_link_microcredential_slug'))
@@ -272,6 +358,7 @@ def downgrade():
     op.drop_table('lti_resource_link')
     op.drop_table('lti_membership')
     op.drop_table('lti_context')
+    op.drop_table('submission_enrollment_quota')
     op.drop_table('lti_user')
     op.drop_table('lti_registration_invite')
     op.drop_table('lti_deployment')

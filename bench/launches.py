@@ -1,0 +1,101 @@
+"""The two measured workloads: a trivial page, and whole launches as a browser drives them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
+
+import requests
+
+from tests.platform.browser import PlatformBrowser, forms_in
+
+
+@dataclass
+class LaunchTiming:
+    total: float  # end to end, as the person waits for it (platform and client included)
+    tool: float  # the three tool requests only: login, launch, landing page
+    steps: dict = field(default_factory=dict)
+
+
+class LaunchFailed(Exception):
+    pass
+
+
+def one_launch(platform, person: str = "learner") -> LaunchTiming:
+    """login → platform /auth (auto-post form) → POST /lti/launch (303) → GET landing page (200)."""
+    browser = PlatformBrowser(platform)  # a fresh browser: no cookies left over from other launches
+    login, _ = platform.next_launch(person=person)
+    clock = time.perf_counter
+    started = clock()
+    response = browser.start_login(login)
+    t_login = clock()
+    if response.status_code != 302:
+        raise LaunchFailed(f"login answered {response.status_code}: {response.text[:300]}")
+    auth = browser.get(response.headers["Location"], allow_redirects=False)
+    t_auth_response = clock()
+    if auth.status_code != 200:
+        raise LaunchFailed(f"platform /auth answered {auth.status_code}: {auth.text[:300]}")
+    form = forms_in(auth.text)[0]
+    t_auth = clock()  # the platform's answer and reading its form: not the tool's time
+    posted = browser.post(form["action"], data=form["fields"], allow_redirects=False)
+    t_launch = clock()
+    if posted.status_code != 303:
+        raise LaunchFailed(f"launch answered {posted.status_code}: {posted.text[:300]}")
+    landing = browser.get(urljoin(posted.url, posted.headers["Location"]), allow_redirects=False)
+    finished = clock()
+    if landing.status_code != 200:
+        raise LaunchFailed(f"landing page answered {landing.status_code}: {landing.text[:300]}")
+    browser.session.close()
+    steps = {
+        "login": t_login - started,
+        "auth": t_auth_response - t_login,
+        "launch": t_launch - t_auth,
+        "landing": finished - t_launch,
+    }
+    return LaunchTiming(total=finished - started, tool=steps["login"] + steps["launch"] + steps["landing"], steps=steps)
+
+
+def run_pages(url: str, count: int, concurrency: int) -> tuple[list[float], float]:
+    """`count` GETs of `url` over `concurrency` threads, each with its own Session: (latencies, wall seconds)."""
+    local = threading.local()
+
+    def get(_):
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+        started = time.perf_counter()
+        response = session.get(url, timeout=10)
+        elapsed = time.perf_counter() - started
+        if response.status_code != 200:
+            raise LaunchFailed(f"{url} answered {response.status_code}")
+        return elapsed
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        latencies = list(pool.map(get, range(count)))
+    return latencies, time.perf_counter() - started
+
+
+def run_launches(platform, count: int, concurrency: int) -> tuple[list[LaunchTiming], list[str], float]:
+    """`count` whole launches over `concurrency` threads: (timings, failures, wall seconds)."""
+    timings: list[LaunchTiming] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def launch(_):
+        try:
+            timing = one_launch(platform)
+        except Exception as error:  # noqa: BLE001  (a failed launch is reported, the run goes on)
+            with lock:
+                failures.append(f"{type(error).__name__}: {error}")
+            return
+        with lock:
+            timings.append(timing)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(launch, range(count)))
+    return timings, failures, time.perf_counter() - started

@@ -1,0 +1,90 @@
+"""The tool as production runs it: gunicorn (deploy/gunicorn.conf.py) on loopback, set up by its own CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tool_environment(workdir: Path, port: int) -> dict:
+    """APP_ENV=production with everything in `workdir`; DATABASE_URL and REDIS_URL pass through when set."""
+    env = dict(os.environ)
+    env.update(
+        APP_ENV="production",
+        SECRET_KEY="bench-secret-key-not-for-production",
+        INSTANCE_PATH=str(workdir / "instance"),
+        LTI_KEYS_DIR=str(workdir / "keys"),
+        CACHE_DIR=str(workdir / "cache"),
+        BASE_URL=f"http://127.0.0.1:{port}",
+        DEMO_ENABLED="0",
+        OUTBOX_RUN_IN_THREAD="0",
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        GUNICORN_LOG_LEVEL="warning",
+    )
+    env.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite'}")
+    if not env["DATABASE_URL"]:
+        env["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite'}"
+    return env
+
+
+def flask(env: dict, *args: str) -> str:
+    """Run `flask --app wsgi ...` with the tool's environment; fail loudly."""
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", *args]
+    result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout.strip()
+
+
+class Gunicorn:
+    def __init__(self, env: dict, port: int, workers: int, log_path: Path):
+        self.env = dict(env, WEB_CONCURRENCY=str(workers))
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30.0) -> Gunicorn:
+        log = open(self.log_path, "ab")  # noqa: SIM115  (owned by the child until stop)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
+             "--access-logfile", str(self.log_path.with_suffix(".access.log")), "wsgi:app"],
+            cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the benchmark only; it stops gunicorn itself
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log_path.read_text()}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"gunicorn did not answer /healthz within {timeout}s:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

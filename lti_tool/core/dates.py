@@ -1,0 +1,47 @@
+"""Dates as the seeds show them: the local date and time with its zone, and the time remaining."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+
+from lti_tool.core.models import utcnow
+
+
+def local_datetime_label(moment: datetime | None, time_zone: str = "UTC") -> str:
+    """'Tuesday, 15 June 2027, 11:59 PM EDT' in the term's time zone."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(ZoneInfo(time_zone or "UTC"))
+    return local.strftime("%A, %-d %B %Y, %-I:%M %p %Z")
+
+
+def time_remaining_label(moment: datetime | None, now: datetime | None = None) -> str:
+    """'12 days 4 hours', '3 hours 5 minutes', or 'passed 2 days ago' — like Moodle's status panel."""
+    if moment is None:
+        return ""
+    now = now or utcnow()
+    seconds = int((moment - now).total_seconds())
+    passed = seconds < 0
+    seconds = abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        text = _plural(days, "day") + (f" {_plural(hours, 'hour')}" if hours else "")
+    elif hours:
+        text = _plural(hours, "hour") + (f" {_plural(minutes, 'minute')}" if minutes else "")
+    else:
+        text = _plural(max(minutes, 1 if seconds else 0), "minute")
+    return f"passed {text} ago" if passed else text
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(local_datetime_label, "local_datetime")
+    app.add_template_filter(time_remaining_label, "time_remaining")

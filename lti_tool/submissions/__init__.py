@@ -1,0 +1,1 @@
+"""Submissions: the educator's enrollment, attempts and artifacts."""
