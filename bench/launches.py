@@ -74,8 +74,7 @@ def run_pages(url: str, count: int, concurrency: int) -> tuple[list[float], floa
         return elapsed
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        latencies = list(pool.map(get, range(count)))
+    latencies = _run(get, count, concurrency)
     return latencies, time.perf_counter() - started
 
 
@@ -96,6 +95,14 @@ def run_launches(platform, count: int, concurrency: int) -> tuple[list[LaunchTim
             timings.append(timing)
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(launch, range(count)))
+    _run(launch, count, concurrency)
     return timings, failures, time.perf_counter() - started
+
+
+def _run(task, count: int, concurrency: int) -> list:
+    """task(i) for i in range(count) over `concurrency` threads; Ctrl-C cancels what has not started."""
+    pool = ThreadPoolExecutor(concurrency)
+    try:
+        return list(pool.map(task, range(count)))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -51,31 +51,30 @@ def main(argv=None) -> int:
         app = create_app()
         stages = {"login": 0.0, "launch": 0.0, "landing": 0.0, "healthz": 0.0}
         profiler = cProfile.Profile()
+        def tool(stage, measured, call, *call_args, **call_kwargs):
+            started = time.perf_counter()
+            if measured and stage != "healthz":
+                profiler.enable()
+            response = call(*call_args, base_url=TOOL, **call_kwargs)
+            if measured and stage != "healthz":
+                profiler.disable()
+            if measured:
+                stages[stage] += time.perf_counter() - started
+            return response
+
         for i in range(args.launches + 5):
             measured = i >= 5  # the first launches warm the worker (templates, JWKS, connections)
             client = app.test_client()
             login, _ = platform.next_launch()
-
-            def tool(stage, call):
-                started = time.perf_counter()
-                if measured and stage != "healthz":
-                    profiler.enable()
-                response = call()
-                if measured and stage != "healthz":
-                    profiler.disable()
-                if measured:
-                    stages[stage] += time.perf_counter() - started
-                return response
-
-            tool("healthz", lambda: client.get("/healthz", base_url=TOOL))
-            response = tool("login", lambda: client.get("/lti/login", query_string=login, base_url=TOOL))
+            tool("healthz", measured, client.get, "/healthz")
+            response = tool("login", measured, client.get, "/lti/login", query_string=login)
             assert response.status_code == 302, response.get_data(as_text=True)[:300]
             auth = requests.get(response.headers["Location"], timeout=10)
             fields = forms_in(auth.text)[0]["fields"]
-            response = tool("launch", lambda: client.post("/lti/launch", data=fields, base_url=TOOL))
+            response = tool("launch", measured, client.post, "/lti/launch", data=fields)
             assert response.status_code == 303, response.get_data(as_text=True)[:300]
             location = urlsplit(response.headers["Location"])
-            response = tool("landing", lambda: client.get(location.path, query_string=location.query, base_url=TOOL))
+            response = tool("landing", measured, client.get, location.path, query_string=location.query)
             assert response.status_code == 200, response.get_data(as_text=True)[:300]
         n = args.launches
         print(f"in-process, {n} launches (profiler on for login/launch/landing; healthz unprofiled):")

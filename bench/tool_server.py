@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -26,7 +27,7 @@ def tool_environment(workdir: Path, port: int) -> dict:
     env = dict(os.environ)
     env.update(
         APP_ENV="production",
-        SECRET_KEY="bench-secret-key-not-for-production",
+        SECRET_KEY=secrets.token_urlsafe(32),  # production refuses to start without one
         INSTANCE_PATH=str(workdir / "instance"),
         LTI_KEYS_DIR=str(workdir / "keys"),
         CACHE_DIR=str(workdir / "cache"),
@@ -72,9 +73,9 @@ class Gunicorn:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log_path.read_text()}")
             try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if requests.get(self.url + "/healthz", timeout=5).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"gunicorn did not answer /healthz within {timeout}s:\n{self.log_path.read_text()}")
@@ -86,5 +87,5 @@ class Gunicorn:
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            os.killpg(self.process.pid, signal.SIGKILL)  # its own session: the master and its workers only
             self.process.wait()

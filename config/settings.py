@@ -42,6 +42,12 @@ class Base:
     # Catalog
     CATALOG_FILE = str(PROJECT_ROOT / "config" / "catalog.yaml")
 
+    # Uploads: local disk by default (lti_tool/core/storage.py says how another backend plugs in)
+    STORAGE_BACKEND = "local"
+    UPLOAD_DIR: str | None = None  # None: <instance>/uploads
+    UPLOAD_MAX_BYTES_VIDEO = 1024 * 1024 * 1024  # video and audio files
+    UPLOAD_MAX_BYTES_OTHER = 50 * 1024 * 1024  # documents and images
+
     # Outbox
     OUTBOX_RUN_IN_THREAD = False
     OUTBOX_POLL_SECONDS = 2.0
@@ -115,6 +121,10 @@ ENVIRONMENT_SETTINGS = {
     "CATALOG_FILE": ("CATALOG_FILE", str),
     "OUTBOX_RUN_IN_THREAD": ("OUTBOX_RUN_IN_THREAD", lambda v: v.lower() in ("1", "true", "yes")),
     "DEMO_ENABLED": ("DEMO_ENABLED", lambda v: v.lower() in ("1", "true", "yes")),
+    "STORAGE_BACKEND": ("STORAGE_BACKEND", str),
+    "UPLOAD_DIR": ("UPLOAD_DIR", str),
+    "UPLOAD_MAX_BYTES_VIDEO": ("UPLOAD_MAX_BYTES_VIDEO", int),
+    "UPLOAD_MAX_BYTES_OTHER": ("UPLOAD_MAX_BYTES_OTHER", int),
 }
 
 

@@ -39,6 +39,7 @@ def create_app(config: str | type | None = None, overrides: dict | None = None) 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
 
     db.init_app(app)
+    _configure_sqlite_connections(app)
     migrate.init_app(
         app,
         db,
@@ -75,6 +76,7 @@ def create_app(config: str | type | None = None, overrides: dict | None = None) 
 
 
 def _register_blueprints(app: Flask) -> None:
+    from lti_tool.admin.catalog_views import bp as admin_catalog_bp
     from lti_tool.admin.views import bp as admin_bp
     from lti_tool.catalog.views import bp as catalog_bp
     from lti_tool.core.views import bp as core_bp
@@ -90,6 +92,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(registration_bp)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(admin_catalog_bp)
     app.register_blueprint(outbox_bp)
     app.register_blueprint(submissions_bp)
     app.register_blueprint(artifacts_bp)
@@ -125,6 +128,24 @@ def _configure_database(app: Flask) -> None:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
+def _configure_sqlite_connections(app: Flask) -> None:
+    """SQLite: enforce foreign keys (cascades, as on PostgreSQL); WAL so readers never wait for the writer."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return
+    from sqlalchemy import event
+
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable at every checkpoint; safe with WAL
+        cursor.close()
+
+
 def _configure_cache(app: Flask) -> None:
     """Launch data, OIDC state and platform keys: Redis when REDIS_URL is set, else a filesystem cache."""
     if app.config.get("REDIS_URL"):
@@ -135,4 +156,5 @@ def _configure_cache(app: Flask) -> None:
     else:
         app.config["CACHE_TYPE"] = "FileSystemCache"
         app.config["CACHE_DIR"] = app.config.get("CACHE_DIR") or str(Path(app.instance_path) / "cache")
-        app.config.setdefault("CACHE_THRESHOLD", 100000)
+        # No item count: counting rewrites a file on every set. Expired items are swept by the worker.
+        app.config.setdefault("CACHE_THRESHOLD", 0)

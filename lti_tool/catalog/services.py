@@ -1,4 +1,4 @@
-"""Catalog services: load the catalog file into the database (idempotent), list, pick and export it."""
+"""Catalog services: load the catalog file (idempotent), list, pick, export, and admins' edits."""
 
 from __future__ import annotations
 
@@ -11,20 +11,38 @@ import yaml
 from flask import current_app
 
 from lti_tool.catalog.models import PARTS, IssuerProfile, MicroCredential, RubricCriterion, RubricLevel, Term
-from lti_tool.catalog.schema import TERM_DATES, load_catalog_file, parse_catalog_text, parse_local_time
+from lti_tool.catalog.schema import (
+    TERM_DATES,
+    CatalogError,
+    _dotted,
+    _schema_problems,
+    _semantic_problems,
+    load_catalog_file,
+    parse_catalog_text,
+    parse_local_time,
+)
 from lti_tool.core.models import utcnow
 from lti_tool.extensions import db
+from lti_tool.submissions.models import Enrollment
 
 __all__ = [
     "LoadReport",
+    "create_microcredential",
     "current_term",
     "export_catalog",
     "get_issuer_profile",
     "get_microcredential",
+    "import_catalog_text",
     "list_microcredentials",
     "list_terms",
     "load_catalog",
     "load_catalog_data",
+    "microcredential_entry",
+    "microcredential_problems",
+    "restore_microcredential",
+    "retire_microcredential",
+    "seats_taken",
+    "update_microcredential",
 ]
 
 
@@ -152,6 +170,29 @@ def _sync_criteria(microcredential: MicroCredential, entries: list[dict]) -> boo
     return changed
 
 
+def _apply_entry(microcredential: MicroCredential, entry: dict) -> bool:
+    """Copy a validated catalog entry onto a micro-credential and its rubric; True when anything changed."""
+    rubric = entry["rubric"]
+    changed = _assign(
+        microcredential,
+        title=entry["title"],
+        issuing_organization=entry["issuing_organization"],
+        competency=entry["competency"],
+        key_method=entry["key_method"],
+        estimated_hours=entry["estimated_hours"],
+        inservice_hours=entry["inservice_hours"],
+        description=entry.get("description"),
+        resources=[{"title": r["title"], "url": r["url"]} for r in entry.get("resources") or []],
+        prompts={part: list(entry["parts"][part]["prompts"]) for part in PARTS},
+        badge_image=entry.get("badge_image"),
+        earning_rule=entry["earning_rule"],
+        required_level_key=rubric["required_level"],
+    )
+    changed |= _sync_levels(microcredential, rubric["levels"])
+    changed |= _sync_criteria(microcredential, rubric["criteria"])
+    return changed
+
+
 def _load_microcredentials(entries: list[dict], report: LoadReport) -> None:
     existing = {mc.slug: mc for mc in db.session.scalars(db.select(MicroCredential))}
     for position, entry in enumerate(entries):
@@ -160,26 +201,8 @@ def _load_microcredentials(entries: list[dict], report: LoadReport) -> None:
         if created:
             microcredential = MicroCredential(slug=entry["slug"])
             db.session.add(microcredential)
-        rubric = entry["rubric"]
-        changed = _assign(
-            microcredential,
-            title=entry["title"],
-            issuing_organization=entry["issuing_organization"],
-            competency=entry["competency"],
-            key_method=entry["key_method"],
-            estimated_hours=entry["estimated_hours"],
-            inservice_hours=entry["inservice_hours"],
-            description=entry.get("description"),
-            resources=[{"title": r["title"], "url": r["url"]} for r in entry.get("resources") or []],
-            prompts={part: list(entry["parts"][part]["prompts"]) for part in PARTS},
-            badge_image=entry.get("badge_image"),
-            earning_rule=entry["earning_rule"],
-            required_level_key=rubric["required_level"],
-            is_retired=False,
-            position=position,
-        )
-        changed |= _sync_levels(microcredential, rubric["levels"])
-        changed |= _sync_criteria(microcredential, rubric["criteria"])
+        changed = _apply_entry(microcredential, entry)
+        changed |= _assign(microcredential, is_retired=False, position=position)
         if created:
             report.created.append(entry["slug"])
         elif changed:
@@ -321,3 +344,93 @@ def export_catalog() -> str:
     text += yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)
     parse_catalog_text(text, "<export>")  # what we export must load: fail here, not on the next load
     return text
+
+
+# ---------------------------------------------------------------------------------------------- managing
+
+
+def microcredential_entry(mc: MicroCredential) -> dict:
+    """A micro-credential as an entry of the catalog file (what the admin form starts from)."""
+    return _export_microcredential(mc)
+
+
+def microcredential_problems(entry: dict, *, existing: MicroCredential | None = None) -> list[str]:
+    """Every problem of one catalog entry, as `key: problem` — the catalog file's rules, plus a free slug."""
+    document = {"version": 1, "issuer": {"name": "issuer"}, "microcredentials": [entry]}
+    here = ["microcredentials", 0]
+    problems = []
+    for path, message in _schema_problems(document) + _semantic_problems(document):
+        problems.append(f"{_dotted(path[2:] if path[:2] == here else path)}: {message}")
+    slug = entry.get("slug")
+    if existing is None and isinstance(slug, str) and get_microcredential(slug, include_retired=True) is not None:
+        problems.append(f"slug: {slug!r} is already used by another micro-credential")
+    return problems
+
+
+def create_microcredential(data: dict) -> MicroCredential:
+    """Add a micro-credential from a catalog entry, last in the catalog; raises CatalogError. Flushes."""
+    problems = microcredential_problems(data)
+    if problems:
+        raise CatalogError(problems)
+    last = db.session.scalar(db.select(db.func.max(MicroCredential.position)))
+    microcredential = MicroCredential(slug=data["slug"], position=(last if last is not None else -1) + 1)
+    _apply_entry(microcredential, data)
+    db.session.add(microcredential)
+    db.session.flush()
+    current_app.logger.info("catalog: micro-credential %s created", microcredential.slug)
+    return microcredential
+
+
+def update_microcredential(mc: MicroCredential, data: dict) -> bool:
+    """Change a micro-credential from a catalog entry (its slug never changes); raises CatalogError. Flushes.
+
+    True when anything changed.
+    """
+    data = {**data, "slug": mc.slug}
+    problems = microcredential_problems(data, existing=mc)
+    if problems:
+        raise CatalogError(problems)
+    changed = _apply_entry(mc, data)
+    db.session.flush()
+    if changed:
+        current_app.logger.info("catalog: micro-credential %s updated", mc.slug)
+    return changed
+
+
+def retire_microcredential(mc: MicroCredential) -> None:
+    """No longer offered to instructors; activities, submissions and badges that use it keep working. Flushes."""
+    if not mc.is_retired:
+        mc.is_retired = True
+        db.session.flush()
+        current_app.logger.info("catalog: micro-credential %s retired", mc.slug)
+
+
+def restore_microcredential(mc: MicroCredential) -> None:
+    """Offer a retired micro-credential again. Flushes."""
+    if mc.is_retired:
+        mc.is_retired = False
+        db.session.flush()
+        current_app.logger.info("catalog: micro-credential %s restored", mc.slug)
+
+
+def import_catalog_text(text: str, file_name: str = "<import>") -> LoadReport:
+    """Load catalog YAML with the catalog file's rules; raises CatalogError before changing anything. Flushes.
+
+    As with the file, micro-credentials absent from the text are retired.
+    """
+    report = load_catalog_data(parse_catalog_text(text, file_name))
+    current_app.logger.info(
+        "catalog imported from %s: %d micro-credentials (%d new, %d updated, %d retired), %d terms",
+        file_name, report.microcredential_count, len(report.created), len(report.updated), len(report.retired),
+        report.term_count,
+    )
+    return report
+
+
+def seats_taken(mc: MicroCredential, term: Term) -> int:
+    """Educators enrolled in this micro-credential for this term."""
+    return db.session.scalar(
+        db.select(db.func.count(Enrollment.id)).where(
+            Enrollment.microcredential_id == mc.id, Enrollment.term_id == term.id
+        )
+    ) or 0

@@ -12,8 +12,8 @@ from lti_tool.gradebook.models import OutboxKind, OutboxMessage, OutboxStatus
 from lti_tool.lti import ags
 from lti_tool.lti.models import LineItem, LtiUser, ResourceLink
 
-LINE_ITEM_TAG = "microcredential"
-DEFAULT_SCORE_MAXIMUM = 100.0
+LINE_ITEM_TAG = ags.LINE_ITEM_TAG
+DEFAULT_SCORE_MAXIMUM = ags.SCORE_MAXIMUM
 
 
 def enqueue_score(
@@ -89,7 +89,7 @@ def ensure_line_item(
             registration,
             context.lineitems_url,
             {
-                "label": label or resource_link.title or resource_link.microcredential_slug or "Micro-credential",
+                "label": label or _microcredential_title(resource_link) or resource_link.title or "Micro-credential",
                 "scoreMaximum": score_maximum or DEFAULT_SCORE_MAXIMUM,
                 "resourceId": resource_link.microcredential_slug or resource_link.resource_link_id,
                 "tag": LINE_ITEM_TAG,
@@ -97,6 +97,13 @@ def ensure_line_item(
             },
         )
     return record_line_item(resource_link, data)
+
+
+def _microcredential_title(resource_link: ResourceLink) -> str | None:
+    from lti_tool.catalog.services import get_microcredential
+
+    microcredential = get_microcredential(resource_link.microcredential_slug, include_retired=True)
+    return microcredential.title if microcredential else None
 
 
 def record_line_item(resource_link: ResourceLink, data: dict) -> LineItem:

@@ -12,6 +12,7 @@ and user exists, so scores reach the LMS in the order they arose even when one o
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -210,11 +211,48 @@ def run_once(app: Flask, *, worker_id: str | None = None, limit: int | None = No
             db.session.remove()
 
 
+NONCE_PRUNE_INTERVAL = 3600.0  # seconds between sweeps of expired launch nonces
+
+
+def _prune_used_nonces(app: Flask) -> None:
+    """Housekeeping that also belongs to the background process: forget nonces whose tokens expired long ago."""
+    from lti_tool.lti.launch import prune_used_nonces
+
+    with app.app_context():
+        try:
+            removed = prune_used_nonces()
+            db.session.commit()
+            if removed:
+                app.logger.info("pruned %d expired launch nonces", removed)
+        except Exception:
+            db.session.rollback()
+            app.logger.exception("pruning launch nonces failed; trying again later")
+        finally:
+            db.session.remove()
+
+
+def _sweep_expired_cache(app: Flask) -> None:
+    """The filesystem cache keeps no item count (see create_app), so expired login states are swept here."""
+    from cachelib import FileSystemCache
+
+    from lti_tool.extensions import cache
+
+    with app.app_context():
+        backend = cache.cache
+        if isinstance(backend, FileSystemCache):
+            backend._remove_expired(time.time())  # cachelib's own sweep; Redis expires keys by itself
+
+
 def run_forever(app: Flask, stop: threading.Event | None = None) -> None:
     """Send the outbox until `stop` is set; waits OUTBOX_POLL_SECONDS whenever nothing is due."""
     stop = stop or threading.Event()
     worker_id = uuid.uuid4().hex
+    next_prune = 0.0
     while not stop.is_set():
+        if time.monotonic() >= next_prune:
+            _prune_used_nonces(app)
+            _sweep_expired_cache(app)
+            next_prune = time.monotonic() + NONCE_PRUNE_INTERVAL
         try:
             sent = run_once(app, worker_id=worker_id)
         except Exception:

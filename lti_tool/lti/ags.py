@@ -28,6 +28,10 @@ RESULT_CONTAINER = "application/vnd.ims.lis.v2.resultcontainer+json"
 ACTIVITY_PROGRESS = ("Initialized", "Started", "InProgress", "Submitted", "Completed")
 GRADING_PROGRESS = ("FullyGraded", "Pending", "PendingManual", "Failed", "NotReady")
 
+# One line item per resource link (DESIGN.md, grade passback): Earned = 1, Not yet = 0.
+SCORE_MAXIMUM = 1.0
+LINE_ITEM_TAG = "microcredential"
+
 MAX_PAGES = 1000  # a platform whose `next` links never end must not keep a worker busy forever
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.lineitem import LineItem as LibLineItem
 
+from lti_tool.lti.ags import LINE_ITEM_TAG, SCORE_MAXIMUM
 from lti_tool.lti.services import MICROCREDENTIAL_PARAMETER
-
-SCORE_MAXIMUM = 1  # Earned = 1, Not yet = 0 (DESIGN.md, grade passback)
-LINE_ITEM_TAG = "microcredential"
 
 
 def resource_for(microcredential, launch_url: str) -> DeepLinkResource:

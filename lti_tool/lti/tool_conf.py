@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import g, has_request_context
 from pylti1p3.deployment import Deployment as LibDeployment
 from pylti1p3.registration import Registration as LibRegistration
 from pylti1p3.tool_config import ToolConfAbstract
@@ -17,6 +18,15 @@ def find_registration(issuer: str, client_id: str | None) -> Registration | None
     The platform may omit client_id at login (LTI 1.3 Core §5.1.1): then the issuer's only registration,
     or the one marked default for it, is used.
     """
+    if has_request_context():
+        memo = g.setdefault("lti_registrations", {})
+        if memo.get((issuer, client_id)) is None:  # one launch asks several times; the database answers once
+            memo[(issuer, client_id)] = _find_registration(issuer, client_id)
+        return memo[(issuer, client_id)]
+    return _find_registration(issuer, client_id)
+
+
+def _find_registration(issuer: str, client_id: str | None) -> Registration | None:
     query = db.select(Registration).where(Registration.issuer == issuer, Registration.is_active.is_(True))
     if client_id:
         return db.session.scalar(query.where(Registration.client_id == client_id))

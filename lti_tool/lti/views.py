@@ -125,6 +125,10 @@ def home():
         if duty == roles.INSTRUCTOR:
             return redirect(url_for("lti.bind", ltik=g.ltik), code=303)
         return render_template("lti/not_set_up.html", launch=launch, is_misbound=resource_link.is_bound), 200
+    if duty == roles.EDUCATOR and microcredential is not None:
+        return redirect(url_for("submissions.page", ltik=g.ltik), code=303)
+    if duty == roles.INSTRUCTOR and resource_link is not None:
+        return redirect(url_for("progress.index", ltik=g.ltik), code=303)  # the course's progress
     return render_template(
         "lti/home.html",
         launch=launch,

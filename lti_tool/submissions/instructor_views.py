@@ -1,5 +1,108 @@
-"""The instructor's view of the course's progress."""
+"""The instructor's view of the course's progress: counts per state, a filtered and sorted table, a CSV export."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from werkzeug.utils import secure_filename
+
+from lti_tool.core.models import utcnow
+from lti_tool.lti import roles
+from lti_tool.lti.launch_context import current_launch, require_duty
+from lti_tool.submissions import progress
 
 bp = Blueprint("progress", __name__, url_prefix="/progress")
+
+PAGE_SIZE = 250  # rows per page: a 5,000-educator course stays light inside the LMS iframe; the CSV has all
+
+
+def _course_and_activity():
+    """The course and activity of the launch itself: an instructor sees only the course they launched from."""
+    launch = current_launch()
+    context, resource_link = launch.context, launch.resource_link
+    if context is None or resource_link is None or resource_link.context_id != context.id:
+        abort(404, "Open this page from the micro-credential activity in your course.")
+    return context, resource_link
+
+
+def _view_options() -> dict:
+    """Filter and sort from the query string, by allow-list (anything else falls back to the default)."""
+    status = request.args.get("status")
+    sort = request.args.get("sort")
+    return {
+        "status": status if status in progress.STATES else None,
+        "sort": sort if sort in progress.SORTS else "name",
+        "descending": request.args.get("dir") == "desc",
+    }
+
+
+def _microcredential_of(resource_link):
+    from lti_tool.catalog.services import get_microcredential
+
+    if not resource_link.is_bound:
+        return None
+    return get_microcredential(resource_link.microcredential_slug, include_retired=True)
+
+
+def _render_index(*, sync_error: str | None = None, synced: int | None = None, status_code: int = 200):
+    context, resource_link = _course_and_activity()
+    options = _view_options()
+    everyone = progress.course_rows(context, resource_link)
+    rows = progress.filter_and_sort(everyone, **options)
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    page = min(max(request.args.get("page", 1, type=int), 1), pages)
+    first = (page - 1) * PAGE_SIZE
+    return render_template(
+        "submissions/progress.html",
+        course=context,
+        resource_link=resource_link,
+        microcredential=_microcredential_of(resource_link),
+        user=current_launch().user,
+        counts=progress.count_states(everyone),
+        total=len(everyone),
+        rows=rows[first : first + PAGE_SIZE],
+        matching=len(rows),
+        first=first,
+        page=page,
+        pages=pages,
+        states=progress.STATES,
+        state_labels=progress.STATE_LABELS,
+        sync_error=sync_error,
+        synced=synced,
+        **options,
+    ), status_code
+
+
+@bp.get("/")
+@require_duty(roles.INSTRUCTOR)
+def index():
+    """Counts per state (as filter links) and one row per educator, filtered and sorted."""
+    synced = request.args.get("synced", type=int)
+    return _render_index(synced=synced)
+
+
+@bp.post("/sync")
+@require_duty(roles.INSTRUCTOR)
+def sync():
+    """Refresh the roster from the LMS (NRPS); when the LMS fails, the last known roster stays and says so."""
+    context, _ = _course_and_activity()
+    try:
+        count = progress.sync_roster(context)
+    except progress.RosterUnavailable as error:
+        # 502: the request rolls back, so nothing half-read is kept; the page still shows the last known roster.
+        return _render_index(sync_error=str(error), status_code=502)
+    return redirect(url_for("progress.index", ltik=g.ltik, synced=count), code=303)
+
+
+@bp.get("/export.csv")
+@require_duty(roles.INSTRUCTOR)
+def export_csv():
+    """The table as CSV, as a download; cells that a spreadsheet would run as formulas are neutralised."""
+    context, resource_link = _course_and_activity()
+    rows = progress.progress_rows(context, resource_link, **_view_options())
+    name = secure_filename(f"progress-{context.label or context.context_id}-{utcnow():%Y-%m-%d}.csv") or "progress.csv"
+    # A byte-order mark so that spreadsheet programs read names with accents as UTF-8.
+    return Response(
+        "\ufeff" + progress.progress_csv(rows),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )

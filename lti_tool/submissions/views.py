@@ -1,5 +1,338 @@
-"""The educator's submission page: three parts, drafts, submit."""
+"""The educator's submission page: three parts, drafts that save themselves, submit with confirmation.
 
-from flask import Blueprint
+Nothing the person typed is ever dropped: a refused save (another tab, an expired launch, the deadline)
+answers with a page — or, for autosave, JSON — that hands their text back to them.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
+from werkzeug.routing import BuildError
+
+from lti_tool.catalog.services import current_term, get_microcredential
+from lti_tool.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from lti_tool.core.models import utcnow
+from lti_tool.extensions import db
+from lti_tool.lti import roles
+from lti_tool.lti.launch_context import current_launch
+from lti_tool.submissions import services
+from lti_tool.submissions.models import PART_TITLES, PARTS, Attempt, Enrollment, MarkingStatus, SubmissionStatus
+from lti_tool.submissions.services import (
+    MISSING_LABELS,
+    AttemptLocked,
+    DeadlinePassed,
+    EnrollmentClosed,
+    IncompleteSubmission,
+    MicroCredentialFull,
+    StaleSave,
+)
 
 bp = Blueprint("submissions", __name__, url_prefix="/submission")
+
+STATUS_LABELS = {
+    SubmissionStatus.NEW: "No submission yet",
+    SubmissionStatus.DRAFT: "Draft (not submitted)",
+    SubmissionStatus.SUBMITTED: "Submitted for assessment",
+    SubmissionStatus.REOPENED: "Reopened for a new attempt",
+}
+MARKING_LABELS = {
+    MarkingStatus.NOT_MARKED: "Not graded",
+    MarkingStatus.IN_MARKING: "Being assessed",
+    MarkingStatus.READY_FOR_REVIEW: "Being assessed",
+    MarkingStatus.IN_REVIEW: "Being assessed",
+    MarkingStatus.READY_FOR_RELEASE: "Being assessed",
+    MarkingStatus.RELEASED: "Graded",
+}
+# Notices shown after a redirect: chosen from this list by key, never text taken from the URL.
+NOTICES = {
+    "saved": "Saved. Your draft is kept; you can come back to it any time before the final deadline.",
+    "unchanged": "Nothing had changed since your last save.",
+    "submitted": "Submitted. Your attempt is now waiting for assessment; nothing in it can change.",
+    "link-added": "Link added.",
+    "artifact-added": "File added.",
+    "artifact-removed": "Removed.",
+    "artifact-replaced": "File replaced.",
+}
+TEXT_VALUES = ("overview", "reflection", "collaboration", "collaborators")
+ALLOWED_EXTENSIONS = (".pdf", ".doc", ".docx", ".odt", ".rtf", ".txt", ".png", ".gif", ".jpeg", ".jpg",
+                      ".mp4", ".mov", ".webm", ".m4a", ".mp3", ".wav")
+
+
+# -- access -----------------------------------------------------------------------------------------------
+def educator_only(view):
+    """The launch must make this person an educator. A POST whose launch expired gets its text back."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        try:
+            launch = current_launch()
+        except NotAllowed as error:
+            if request.method != "POST":
+                raise
+            return _expired_launch(error)
+        if not launch.has_duty(roles.EDUCATOR):
+            raise NotAllowed(
+                "Only educators working towards this micro-credential can open the submission page.",
+                hint="If you think you should, ask your instructor or LMS administrator.",
+            )
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _sent_text() -> dict:
+    """The person's text exactly as sent, to hand it back when it could not be kept."""
+    return {name: request.form[name] for name in TEXT_VALUES if name in request.form}
+
+
+def _expired_launch(error: NotAllowed):
+    if _is_autosave():
+        return jsonify(error="expired", message=error.message, hint=error.hint, values=_sent_text()), 401
+    return render_template("submissions/expired.html", message=error.message, hint=error.hint,
+                           values=_sent_text()), 401
+
+
+def _is_autosave() -> bool:
+    return request.endpoint == "submissions.autosave"
+
+
+def _bound_microcredential(launch):
+    resource_link = launch.resource_link
+    microcredential = None
+    if resource_link is not None and resource_link.is_bound:
+        microcredential = get_microcredential(resource_link.microcredential_slug, include_retired=True)
+    if microcredential is None:
+        raise NotFound(
+            "This activity is not set up with a micro-credential yet.",
+            hint="Ask your instructor to choose the micro-credential for it.",
+        )
+    return resource_link, microcredential
+
+
+def _enrollment_for(launch, *, enroll: bool):
+    """This person's enrollment in the bound micro-credential (the current term's, else their latest)."""
+    resource_link, microcredential = _bound_microcredential(launch)
+    term = current_term()
+    if term is not None:
+        existing = services.find_enrollment(launch.user_id, microcredential.id, term.id)
+        if existing is not None:
+            return existing
+    earlier = _latest_enrollment(launch.user_id, microcredential.id)
+    if term is None:
+        if earlier is not None:
+            return earlier
+        raise EnrollmentClosed("No term is open for enrollment.", hint="Ask your instructor when the next one opens.")
+    if not enroll:
+        if earlier is not None:
+            return earlier
+        raise NotFound("You have not started this micro-credential yet.", hint="Open the activity from your course.")
+    try:
+        return services.enroll(launch.user, microcredential, term, resource_link)
+    except EnrollmentClosed:
+        if earlier is not None:  # a closed term's work stays readable
+            return earlier
+        raise
+
+
+def _latest_enrollment(user_id: int, microcredential_id: int):
+    return db.session.scalar(
+        db.select(Enrollment)
+        .where(Enrollment.user_id == user_id, Enrollment.microcredential_id == microcredential_id)
+        .order_by(Enrollment.id.desc())
+        .limit(1)
+    )
+
+
+def _posted_attempt() -> Attempt:
+    """The attempt named by the form, only when it belongs to this person (anyone else's is not found)."""
+    try:
+        attempt_id = int(request.values.get("attempt_id", ""))
+    except ValueError:
+        raise NotFound("That submission was not found.") from None
+    return services.get_own_attempt(current_launch().user_id, attempt_id)
+
+
+def _posted_version() -> int:
+    try:
+        return int(request.form.get("version", ""))
+    except ValueError:
+        raise InvalidInput("The form is missing its version; reload the page and try again.") from None
+
+
+def _page_url(notice: str | None = None, anchor: str | None = None) -> str:
+    return url_for("submissions.page", ltik=g.ltik, notice=notice, _anchor=anchor)
+
+
+def _description_url(microcredential) -> str:
+    try:
+        return url_for("catalog.detail", slug=microcredential.slug, ltik=g.ltik)
+    except BuildError:  # the catalog pages may not be mounted
+        return f"/catalog/{microcredential.slug}?ltik={g.ltik}"
+
+
+def _context(attempt: Attempt, **extra) -> dict:
+    enrollment = attempt.enrollment
+    term = enrollment.term
+    launch = current_launch()
+    now = utcnow()
+    is_past_deadline = term.is_past_deadline(now)
+    return {
+        "attempt": attempt,
+        "enrollment": enrollment,
+        "term": term,
+        "microcredential": enrollment.microcredential,
+        "user": launch.user,
+        "course": launch.context,
+        "description_url": _description_url(enrollment.microcredential),
+        "is_past_deadline": is_past_deadline,
+        "can_edit": attempt.is_editable and not is_past_deadline,
+        "status_label": STATUS_LABELS.get(attempt.status, attempt.status),
+        "marking_label": MARKING_LABELS.get(attempt.marking_status, attempt.marking_status),
+        "parts": PARTS,
+        "part_titles": PART_TITLES,
+        "allowed_extensions": ALLOWED_EXTENSIONS,
+        "now": now,
+        "artifact_url": _optional_url,
+        "upload_url": _optional_url("artifacts.upload"),
+        "size_label": size_label,
+        **extra,
+    }
+
+
+def _optional_url(endpoint: str, **values) -> str | None:
+    """The URL of a view that may not be mounted (the artifact views); None when it is not.
+
+    GET URLs carry the launch reference; POST forms carry it in their body (it doubles as the CSRF token).
+    """
+    if endpoint in ("artifacts.download", "artifacts.play"):
+        values["ltik"] = g.ltik
+    try:
+        return url_for(endpoint, **values)
+    except BuildError:
+        return None
+
+
+def size_label(size: int | None) -> str:
+    """'820 bytes', '1.4 MB', '1.0 GB'."""
+    if size is None:
+        return ""
+    if size < 1000:
+        return f"{size} bytes"
+    for unit in ("KB", "MB", "GB"):
+        size /= 1000
+        if size < 1000 or unit == "GB":
+            return f"{size:.1f} {unit}"
+    return ""
+
+
+# -- the page ---------------------------------------------------------------------------------------------
+@bp.get("/")
+@educator_only
+def page():
+    """The submission page; the first visit enrolls the educator (never past the term's limit)."""
+    launch = current_launch()
+    try:
+        enrollment = _enrollment_for(launch, enroll=True)
+    except (MicroCredentialFull, EnrollmentClosed) as error:
+        _, microcredential = _bound_microcredential(launch)
+        return render_template("submissions/full.html", error=error, microcredential=microcredential,
+                               user=launch.user, course=launch.context), error.status
+    attempt = services.current_attempt(enrollment)
+    notice = NOTICES.get(request.args.get("notice", ""))
+    return render_template("submissions/page.html", **_context(attempt, notice=notice))
+
+
+@bp.post("/")
+@educator_only
+def act():
+    """Save changes, ask to submit (after keeping the text sent along), or confirm the submission."""
+    attempt = _posted_attempt()
+    action = request.form.get("action", "save")
+    version = _posted_version()
+    if action == "confirm":
+        return _confirm(attempt, version)
+    if action not in ("save", "submit"):
+        raise InvalidInput("Choose Save changes or Submit.")
+    before = attempt.version
+    try:
+        services.save_draft(attempt, services.clean_changes(request.form), version)
+    except (StaleSave, AttemptLocked, DeadlinePassed) as error:
+        return _refused_save(attempt, error)
+    if action == "submit":
+        return redirect(url_for("submissions.confirm", ltik=g.ltik, attempt_id=attempt.id), code=303)
+    return redirect(_page_url("saved" if attempt.version != before else "unchanged"), code=303)
+
+
+def _refused_save(attempt: Attempt, error: Conflict):
+    """A 409 page that gives the person their text back, next to what is saved now."""
+    db.session.rollback()
+    db.session.refresh(attempt)
+    return render_template(
+        "submissions/conflict.html",
+        **_context(attempt, error=error, values=_sent_text(), is_stale=isinstance(error, StaleSave)),
+    ), 409
+
+
+@bp.get("/confirm")
+@educator_only
+def confirm():
+    """The confirmation step: names anything missing, or asks to confirm (nothing can change after it)."""
+    attempt = _posted_attempt()
+    missing = [MISSING_LABELS[name] for name in attempt.missing_parts()]
+    return render_template("submissions/confirm.html", **_context(attempt, missing=missing))
+
+
+def _confirm(attempt: Attempt, version: int):
+    try:
+        services.submit_attempt(attempt, version)
+    except IncompleteSubmission as error:
+        missing = [MISSING_LABELS[name] for name in error.missing]
+        return render_template("submissions/confirm.html", **_context(attempt, missing=missing)), 400
+    except AttemptLocked as error:
+        return _refused(attempt, error, "This attempt was already submitted")
+    except (StaleSave, DeadlinePassed) as error:
+        return _refused(attempt, error, error.title)
+    return redirect(_page_url("submitted"), code=303)
+
+
+def _refused(attempt: Attempt, error: Conflict, title: str):
+    db.session.rollback()
+    db.session.refresh(attempt)
+    return render_template("submissions/refused.html", **_context(attempt, error=error, title=title)), 409
+
+
+# -- links ------------------------------------------------------------------------------------------------
+@bp.post("/links")
+@educator_only
+def add_link():
+    """Add an http(s) link as a work example."""
+    attempt = _posted_attempt()
+    try:
+        services.add_link_artifact(attempt, request.form.get("artifact_url", ""), request.form.get("artifact_title"))
+    except (AttemptLocked, DeadlinePassed) as error:
+        return _refused(attempt, error, error.title)
+    return redirect(_page_url("link-added", anchor="part-artifacts"), code=303)
+
+
+# -- autosave ---------------------------------------------------------------------------------------------
+@bp.post("/autosave")
+@educator_only
+def autosave():
+    """The text parts saving themselves while the person types: JSON in, JSON out."""
+    try:
+        attempt = _posted_attempt()
+        services.save_draft(attempt, services.clean_changes(request.form), _posted_version())
+    except StaleSave as error:
+        return jsonify(error="stale", message=error.message, hint=error.hint, values=_sent_text()), 409
+    except (AttemptLocked, DeadlinePassed) as error:
+        return jsonify(error="closed", message=error.message, hint=error.hint, values=_sent_text()), 409
+    except (InvalidInput, NotFound) as error:
+        return jsonify(error="invalid", message=error.message, hint=error.hint, values=_sent_text()), error.status
+    saved_at = attempt.content_changed_at
+    return jsonify(
+        version=attempt.version,
+        status=attempt.status,
+        saved_at=saved_at.isoformat() if saved_at else None,
+    )

@@ -81,3 +81,26 @@ def test_the_tool_refuses_to_be_framed_by_an_unregistered_site(app, lms_server, 
     frame = page.frame(name="tool")
     body = frame.content() if frame is not None else ""
     assert "not set up yet" not in body
+
+
+@pytest.fixture
+def catalog(app):
+    from lti_tool.catalog.services import load_catalog
+    from lti_tool.extensions import db
+
+    with app.app_context():
+        load_catalog()
+        db.session.commit()
+
+
+def test_an_instructor_places_a_micro_credential_by_deep_linking(lms, page, catalog):
+    login, _ = lms.next_launch(person="instructor", message_type="LtiDeepLinkingRequest")
+    page.goto(lms.course_page_url(login))
+
+    frame = _tool_frame(page)
+    frame.get_by_text("Educator Self-Assessment and Professional Growth").first.wait_for(timeout=15000)
+    screenshot(page, "deep-linking-picker")
+    frame.locator('button[value="feedback-to-promote-learning"]').click()
+    frame.get_by_text("Added 1 item(s)").wait_for(timeout=15000)
+    (item,) = lms.deep_link_responses[-1]["https://purl.imsglobal.org/spec/lti-dl/claim/content_items"]
+    assert item["custom"] == {"microcredential": "feedback-to-promote-learning"}

@@ -141,7 +141,7 @@ def test_educator_launch_reaches_the_tool(demo):
 
     launched, claims = launch(browser, demo.url, links[0])
     assert urlsplit(launched.headers["Location"]).path == "/lti/home"
-    home = browser.get(_absolute(demo.url, launched.headers["Location"]))
+    home = browser.get(_absolute(demo.url, launched.headers["Location"]), allow_redirects=True)
     assert home.status_code == 200
 
     assert claims["iss"] == demo.url + "/demo"

@@ -339,3 +339,4 @@ def test_unknown_kids_do_not_hammer_the_platform(app, browser, platform):
         _refused(browser, signing_key=PlatformKey.generate())
     assert platform.jwks_requests == 1 + app.config["LTI_JWKS_REFETCH_BURST"]
 
+

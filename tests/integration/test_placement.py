@@ -123,3 +123,9 @@ def test_a_link_naming_a_slug_outside_the_catalog_tells_the_learner_plainly(brow
 def test_an_unsubstituted_custom_variable_is_not_a_binding(browser, catalog):
     result = browser.launch(person="learner", custom={"microcredential": "$Canvas.assignment.id"})
     assert "not set up yet" in result.text
+
+
+def test_a_teaching_assistant_lands_as_an_assessor(browser, catalog):
+    result = browser.launch(person="assessor", custom={"microcredential": SLUG})
+    assert result.status_code == 200
+    assert "Alan Turing · Assessor" in result.text

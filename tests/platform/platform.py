@@ -40,7 +40,8 @@ INSTITUTION_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#"
 ROLES = {
     "learner": [ROLE + "Learner", INSTITUTION_ROLE + "Student"],
     "instructor": [ROLE + "Instructor", INSTITUTION_ROLE + "Faculty"],
-    "assessor": [ROLE + "TeachingAssistant"],
+    # A sub-role of Instructor (LIS v2); Canvas sends both, and the sub-role narrows the duty.
+    "assessor": [ROLE + "Instructor", ROLE.replace("#", "/Instructor#TeachingAssistant")],
     "admin": [INSTITUTION_ROLE + "Administrator", ROLE + "Instructor"],
     "guest": [ROLE + "Guest"],
 }

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 820d4a04e4af
+Revision ID: 280204ff1631
 Revises: 
-Create Date: 2026-11-23 15:16:26.193171
+Create Date: 2026-11-23 15:27:55.965261
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '820d4a04e4af'
+revision = '280204ff1631'
 down_revision = None
 branch_labels = None
 depends_on = None

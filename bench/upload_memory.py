@@ -1,0 +1,190 @@
+"""`python -m bench.upload_memory [--size BYTES]`: a worker's memory while it receives a 1 GiB video.
+
+The tool runs as production runs it (gunicorn, one sync worker, bench/tool_server.py); the independent
+platform launches an educator on a bound activity; a generated MP4-looking body (an `ftyp` box, then
+zeros, produced on the fly so the client stays flat too) streams to the raw upload endpoint
+(`POST /artifacts/upload`) while the worker's VmRSS is read from /proc every 50 ms.
+The issue's target: the worker's memory stays flat (the delta is a few MiB, not the file's size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
+
+import requests
+
+from bench.platform_server import PlatformServer
+from bench.tool_server import Gunicorn, flask, free_port, tool_environment
+from tests.platform.browser import PlatformBrowser, forms_in
+
+GiB = 1024**3
+MiB = 1024**2
+SLUG = "self-assessment-growth"
+SAMPLE_SECONDS = 0.05
+
+
+class GeneratedVideo(io.RawIOBase):
+    """`size` bytes that look like an MP4 (an ftyp box, then zeros), made as they are read: nothing is held."""
+
+    HEADER = (24).to_bytes(4, "big") + b"ftypisom\x00\x00\x02\x00isomiso2"
+
+    def __init__(self, size: int):
+        self.total = size
+        self.position = 0
+        self._zeros = bytes(MiB)
+
+    def __len__(self) -> int:  # requests sends Content-Length from it
+        return self.total
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        remaining = self.total - self.position
+        size = remaining if size is None or size < 0 else min(size, remaining, MiB)
+        if size <= 0:
+            return b""
+        start = self.position
+        self.position += size
+        if start < len(self.HEADER):
+            head = self.HEADER[start : start + size]
+            return head + self._zeros[: size - len(head)]
+        return self._zeros[:size]
+
+
+def rss_kib(pid: int) -> int:
+    """A process's resident set size (VmRSS) in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def worker_pids(master_pid: int) -> list[int]:
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+class RssSampler(threading.Thread):
+    """Reads VmRSS of one process every `interval` seconds until stopped; keeps the peak."""
+
+    def __init__(self, pid: int, interval: float = SAMPLE_SECONDS):
+        super().__init__(name="rss-sampler", daemon=True)
+        self.pid, self.interval = pid, interval
+        self.samples: list[int] = []
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.samples.append(rss_kib(self.pid))
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> list[int]:
+        self._stop_event.set()
+        self.join()
+        return self.samples
+
+
+def _attempt_id(landing: requests.Response) -> int:
+    """The attempt on the educator's submission page (the page enrolls them on the first visit)."""
+    for form in forms_in(landing.text):
+        if form["fields"].get("attempt_id"):
+            return int(form["fields"]["attempt_id"])
+    raise RuntimeError(f"no attempt_id on the landing page {landing.url} ({landing.status_code})")
+
+
+def _launch_educator(platform) -> tuple[PlatformBrowser, str, int]:
+    browser = PlatformBrowser(platform)
+    result = browser.launch(person="learner", custom={"microcredential": SLUG})
+    ltik = (parse_qs(urlsplit(result.url).query).get("ltik") or [None])[0]
+    if result.status_code != 200 or not ltik:
+        raise RuntimeError(f"launch ended at {result.url} with {result.status_code}: {result.text[:300]}")
+    return browser, ltik, _attempt_id(result.response)
+
+
+def measure_upload_peak_memory(size_bytes: int = GiB, *, keep: bool = False) -> dict:
+    """Upload `size_bytes` to a gunicorn worker and report its RSS: baseline, peak, delta (MiB), seconds, MB/s."""
+    workdir = Path(tempfile.mkdtemp(prefix="mcb-upload-bench-"))
+    port = free_port()
+    env = tool_environment(workdir, port)
+    env["UPLOAD_MAX_BYTES_VIDEO"] = str(max(size_bytes, GiB))
+    platform_server = gunicorn = None
+    try:
+        flask(env, "db", "upgrade")
+        flask(env, "keys", "ensure")
+        flask(env, "catalog", "load")
+        platform_server = PlatformServer(env["BASE_URL"]).start()
+        platform = platform_server.platform
+        flask(env, "platforms", "add", "--issuer", platform.issuer, "--client-id", platform.client_id,
+              "--login-url", platform.auth_url, "--token-url", platform.token_url,
+              "--jwks-url", platform.jwks_url, "--deployment", platform.deployment_id, "--name", "Bench LMS")
+        gunicorn = Gunicorn(env, port, 1, workdir / "gunicorn.log").start()
+        (worker,) = worker_pids(gunicorn.process.pid)
+
+        browser, ltik, attempt_id = _launch_educator(platform)  # also warms the worker: imports, templates
+        baseline = rss_kib(worker)
+        sampler = RssSampler(worker)
+        sampler.start()
+        started = time.perf_counter()
+        response = browser.session.post(
+            gunicorn.url + "/artifacts/upload",
+            params={"attempt_id": attempt_id, "title": "Benchmark video"},
+            data=GeneratedVideo(size_bytes),
+            headers={"Content-Type": "application/octet-stream", "X-Launch-Token": ltik,
+                     "X-File-Name": quote("lesson recording.mp4"), "Accept": "application/json"},
+            timeout=600,
+        )
+        seconds = time.perf_counter() - started
+        samples = sampler.stop()
+        if response.status_code != 201:
+            raise RuntimeError(f"upload answered {response.status_code}: {response.text[:500]}")
+        answer = response.json()
+        if answer["size"] != size_bytes:
+            raise RuntimeError(f"stored {answer['size']} bytes of {size_bytes}")
+        peak = max(samples + [baseline])
+        return {
+            "size_bytes": size_bytes,
+            "baseline_rss_mib": baseline / 1024,
+            "peak_rss_mib": peak / 1024,
+            "delta_mib": (peak - baseline) / 1024,
+            "seconds": seconds,
+            "mb_per_second": size_bytes / 1e6 / seconds,
+            "samples": len(samples),
+            "sha256": answer["sha256"],
+        }
+    finally:
+        if gunicorn is not None:
+            gunicorn.stop()
+        if platform_server is not None:
+            platform_server.stop()
+        if keep:
+            print(f"upload bench: kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.upload_memory", description=__doc__)
+    parser.add_argument("--size", type=int, default=GiB, help="bytes to upload (default 1 GiB)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database, file)")
+    args = parser.parse_args(argv)
+    figures = measure_upload_peak_memory(args.size, keep=args.keep)
+    print(f"upload of {figures['size_bytes'] / MiB:,.0f} MiB to one gunicorn sync worker "
+          f"(raw body, POST /artifacts/upload), VmRSS sampled every {SAMPLE_SECONDS * 1000:.0f} ms "
+          f"({figures['samples']} samples):")
+    print(f"  worker RSS baseline {figures['baseline_rss_mib']:.1f} MiB, peak {figures['peak_rss_mib']:.1f} MiB, "
+          f"delta {figures['delta_mib']:+.1f} MiB")
+    print(f"  {figures['seconds']:.1f} s, {figures['mb_per_second']:.0f} MB/s (client, loopback, SHA-256 and fsync "
+          "included)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

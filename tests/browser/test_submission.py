@@ -1,0 +1,181 @@
+"""An educator builds, saves, leaves, comes back to and submits their evidence inside the LMS iframe.
+
+Chromium, the tool in a cross-site iframe, third-party cookies blocked; screenshots in build/screenshots/.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import wave
+from datetime import timedelta
+
+import pytest
+
+from tests.browser.conftest import screenshot
+
+pytestmark = pytest.mark.browser
+
+SLUG = "self-assessment-growth"
+OVERVIEW = "I chose indicator 2.3: checking for understanding.\nMy goal: exit tickets every lesson for six weeks."
+REFLECTION = "Exit tickets showed me who needed help the next day; <b>not bold</b> stays text."
+
+
+@pytest.fixture
+def catalog(app):
+    from lti_tool.catalog.models import Term
+    from lti_tool.catalog.services import load_catalog
+    from lti_tool.core.models import utcnow
+    from lti_tool.extensions import db
+
+    with app.app_context():
+        load_catalog()
+        now = utcnow()
+        for term in db.session.scalars(db.select(Term)):
+            term.enrollment_opens_at = now - timedelta(days=10)
+            term.enrollment_closes_at = now + timedelta(days=30)
+            term.recommended_submission_at = now + timedelta(days=40)
+            term.final_deadline_at = now + timedelta(days=60)
+        db.session.commit()
+
+
+def _open_activity(page, lms):
+    login, _ = lms.next_launch(person="learner", custom={"microcredential": SLUG}, resource_link_id="activity-mc")
+    page.goto(lms.course_page_url(login))
+    page.wait_for_selector("iframe#tool")
+    frame = page.frame_locator("iframe#tool")
+    frame.locator("#status-heading").wait_for(timeout=15000)
+    return frame
+
+
+def _shot(page, frame, name: str) -> None:
+    """A full-page screenshot with the LMS's iframe stretched to the tool page's height (to look at all of it)."""
+    height = frame.locator("html").evaluate("el => el.scrollHeight")
+    before = page.evaluate("h => { const f = document.querySelector('iframe#tool'), was = f.style.height;"
+                           " f.style.height = h + 'px'; return was; }", height + 20)
+    viewport = page.viewport_size
+    # The cross-site frame paints in its own process, only within the viewport: make the viewport as tall.
+    page.set_viewport_size({"width": viewport["width"], "height": height + 60})
+    page.wait_for_timeout(300)
+    screenshot(page, name)
+    page.set_viewport_size(viewport)
+    page.evaluate("h => { document.querySelector('iframe#tool').style.height = h; }", before)
+
+
+def _one_second_of_silence() -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as sound:
+        sound.setnchannels(1)
+        sound.setsampwidth(2)
+        sound.setframerate(8000)
+        sound.writeframes(b"\x00\x00" * 8000)
+    return buffer.getvalue()
+
+
+def test_an_educator_builds_leaves_comes_back_and_submits(app, lms, page, catalog):
+    frame = _open_activity(page, lms)
+    assert frame.locator("[data-status]").get_attribute("data-status") == "new"
+    _shot(page, frame, "submission-1-first-visit")
+
+    # typing saves itself, 2 s after the typing stops
+    frame.locator("textarea[name=overview]").fill(OVERVIEW)
+    frame.locator("#autosave-status").filter(has_text="Saved at").wait_for(timeout=10000)
+    _shot(page, frame, "submission-2-autosaved")
+
+    frame.locator("textarea[name=reflection]").fill(REFLECTION)
+    frame.locator("input[name=collaboration][value=yes]").check()
+    frame.locator("input[name=collaborators]").fill("Grace Hopper")
+    frame.locator("button[name=action][value=save]").click()
+    frame.locator("#notice").filter(has_text="Saved.").wait_for(timeout=10000)
+    assert frame.locator("[data-status]").get_attribute("data-status") == "draft"
+    _shot(page, frame, "submission-3-saved")
+
+    # leave the course page, then come back with a new launch: everything is there
+    page.goto(lms.base_url + "/return")
+    frame = _open_activity(page, lms)
+    assert frame.locator("textarea[name=overview]").input_value() == OVERVIEW
+    assert frame.locator("textarea[name=reflection]").input_value() == REFLECTION
+    assert frame.locator("input[name=collaborators]").input_value() == "Grace Hopper"
+
+    # an audio file, with the progress bar: the upload is held at the LMS's door to see the bar at 100 %
+    held = []
+    page.route(re.compile(r".*/artifacts/upload\?.*"), lambda route: held.append(route))
+    frame.locator("input[name=artifact_file]").set_input_files(
+        {"name": "interview.wav", "mimeType": "audio/wav", "buffer": _one_second_of_silence()})
+    frame.locator("#upload-title").fill("Interview with a student")
+    frame.locator("button[form=upload-form]").click()
+    frame.locator("#upload-progress:not([hidden])").wait_for(timeout=10000)
+    for _ in range(50):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the upload never left the page"
+    _shot(page, frame, "submission-4-uploading")
+    held[0].continue_()
+    page.unroute_all()
+    frame.locator("#notice").filter(has_text="File added.").wait_for(timeout=10000)
+    audio = frame.locator("audio")
+    audio.wait_for(timeout=5000)
+    assert audio.evaluate(
+        "el => new Promise(done => el.readyState >= 1 ? done(true) :"
+        " (el.addEventListener('loadedmetadata', () => done(true)), el.addEventListener('error', () => done(false)),"
+        " el.load()))"
+    ), "the audio artifact does not play"
+
+    # a link
+    frame.locator("input[name=artifact_url]").fill("https://example.org/lesson-plans")
+    frame.locator("#link-title").fill("Lesson plans")
+    frame.get_by_role("button", name="Add link").click()
+    frame.locator("#notice").filter(has_text="Link added.").wait_for(timeout=10000)
+    link = frame.get_by_role("link", name="Lesson plans")
+    assert link.get_attribute("rel") == "noopener noreferrer" and link.get_attribute("target") == "_blank"
+    assert frame.locator("textarea[name=overview]").input_value() == OVERVIEW
+    _shot(page, frame, "submission-5-artifacts")
+
+    # submit, with a confirmation first
+    frame.locator("button[name=action][value=submit]").click()
+    frame.get_by_text("Nothing can change after it.").wait_for(timeout=10000)
+    _shot(page, frame, "submission-6-confirm")
+    frame.locator("button[name=action][value=confirm]").click()
+    frame.locator("#notice").filter(has_text="Submitted.").wait_for(timeout=10000)
+    assert frame.locator("[data-status]").get_attribute("data-status") == "submitted"
+    assert frame.locator("textarea").count() == 0
+    assert frame.locator("button[name=action]").count() == 0
+    assert "<b>not bold</b>" in frame.locator("[data-part=reflection]").inner_text()
+    _shot(page, frame, "submission-7-locked")
+
+    assert [(s["activityProgress"], s["gradingProgress"]) for s in _queued(app)] == [
+        ("InProgress", "NotReady"), ("Submitted", "PendingManual")]
+
+
+def _queued(app):
+    from lti_tool.extensions import db
+    from lti_tool.gradebook.models import OutboxMessage
+
+    with app.app_context():
+        return [m.payload for m in db.session.scalars(db.select(OutboxMessage).order_by(OutboxMessage.id))]
+
+
+def test_two_tabs_a_stale_page_gives_the_text_back(app, lms, page, catalog):
+    first = _open_activity(page, lms)
+    other_page = page.context.new_page()
+    second = _open_activity(other_page, lms)
+    second.locator("textarea[name=overview]").fill("Written in the second tab")
+    second.locator("button[name=action][value=save]").click()
+    second.locator("#notice").filter(has_text="Saved.").wait_for(timeout=10000)
+    other_page.close()
+
+    first.locator("textarea[name=overview]").fill("Written in the first tab, later")
+    first.locator("#autosave-status").filter(has_text="Not saved").wait_for(timeout=10000)
+    assert "another tab" in first.locator("#autosave-status").inner_text()
+    _shot(page, first, "submission-8-autosave-stale")
+
+    first.locator("button[name=action][value=save]").click()
+    first.get_by_text("Your changes were not saved").wait_for(timeout=10000)
+    assert first.locator("textarea[name=overview]").input_value() == "Written in the first tab, later"
+    assert "Written in the second tab" in first.locator("body").inner_text()
+    _shot(page, first, "submission-9-conflict")
+
+    first.get_by_role("button", name="Keep my text").click()
+    first.locator("#notice").filter(has_text="Saved.").wait_for(timeout=10000)
+    assert first.locator("textarea[name=overview]").input_value() == "Written in the first tab, later"
