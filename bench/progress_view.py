@@ -161,7 +161,8 @@ def remove_course(ids: dict) -> None:
     db.session.commit()
 
 
-def run(name: str, workdir: Path, database_url: str, educators: int, runs: int, *, shared: bool) -> None:
+def run(name: str, workdir: Path, database_url: str, educators: int, runs: int, *, shared: bool) -> list[tuple]:
+    """Build the course, measure, print; the figures of `measure` (label, p50 s, p95 s, queries, bytes)."""
     from flask_migrate import upgrade
 
     from lti_tool.extensions import db
@@ -175,10 +176,12 @@ def run(name: str, workdir: Path, database_url: str, educators: int, runs: int, 
     print(f"\n{name}: {educators:,} enrolled educators, {ids['attempts']:,} attempts, "
           f"built in {built:.1f} s; {runs} runs each", flush=True)
     try:
-        for label, p50, p95, counts, size in measure(app, ids, runs):
+        results = measure(app, ids, runs)
+        for label, p50, p95, counts, size in results:
             queries = "/".join(str(c) for c in counts)
             print(f"  {label:<38} p50 {p50 * 1000:8.1f} ms   p95 {p95 * 1000:8.1f} ms   "
                   f"{queries} SQL queries per request   {size / 1024:7.0f} KiB", flush=True)
+        return results
     finally:
         with app.app_context():
             if shared:
@@ -187,24 +190,31 @@ def run(name: str, workdir: Path, database_url: str, educators: int, runs: int, 
             db.engine.dispose()
 
 
+def measure_progress(educators: int = 5000, runs: int = 20, *, keep: bool = False) -> dict[str, list[tuple]]:
+    """SQLite, and the DATABASE_URL database when one is set: {database name: figures of `measure`}."""
+    workdir = Path(tempfile.mkdtemp(prefix="mcb-bench-progress-"))
+    figures = {}
+    try:
+        figures["SQLite"] = run("SQLite", workdir / "sqlite", f"sqlite:///{workdir / 'bench.sqlite'}", educators,
+                                runs, shared=False)
+        if os.environ.get("DATABASE_URL"):
+            name = os.environ["DATABASE_URL"].split("://", 1)[0]
+            figures[name] = run(name, workdir / "shared", os.environ["DATABASE_URL"], educators, runs, shared=True)
+    finally:
+        if keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return figures
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.progress_view", description=__doc__)
     parser.add_argument("--educators", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="mcb-bench-progress-"))
-    try:
-        run("SQLite", workdir / "sqlite", f"sqlite:///{workdir / 'bench.sqlite'}", args.educators, args.runs,
-            shared=False)
-        if os.environ.get("DATABASE_URL"):
-            run(os.environ["DATABASE_URL"].split("://", 1)[0], workdir / "shared", os.environ["DATABASE_URL"],
-                args.educators, args.runs, shared=True)
-    finally:
-        if args.keep:
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    measure_progress(args.educators, args.runs, keep=args.keep)
     return 0
 
 

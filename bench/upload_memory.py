@@ -175,7 +175,11 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=int, default=GiB, help="bytes to upload (default 1 GiB)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database, file)")
     args = parser.parse_args(argv)
-    figures = measure_upload_peak_memory(args.size, keep=args.keep)
+    report(measure_upload_peak_memory(args.size, keep=args.keep))
+    return 0
+
+
+def report(figures: dict) -> None:
     print(f"upload of {figures['size_bytes'] / MiB:,.0f} MiB to one gunicorn sync worker "
           f"(raw body, POST /artifacts/upload), VmRSS sampled every {SAMPLE_SECONDS * 1000:.0f} ms "
           f"({figures['samples']} samples):")
@@ -183,7 +187,6 @@ def main(argv=None) -> int:
           f"delta {figures['delta_mib']:+.1f} MiB")
     print(f"  {figures['seconds']:.1f} s, {figures['mb_per_second']:.0f} MB/s (client, loopback, SHA-256 and fsync "
           "included)")
-    return 0
 
 
 if __name__ == "__main__":

@@ -126,3 +126,31 @@ def live_tool(app):
     app.config["BASE_URL"] = server.url
     yield server
     server.stop()
+
+
+@pytest.fixture
+def catalog(app):
+    """The sample catalog of config/catalog.yaml, loaded as an admin loads it."""
+    from lti_tool.catalog.services import load_catalog
+
+    with app.app_context():
+        load_catalog()
+        db.session.commit()
+
+
+@pytest.fixture
+def running_term(app, catalog):
+    """The sample term moved around today (enrollment open, deadline ahead), so tests do not age."""
+    from datetime import timedelta
+
+    from lti_tool.catalog.models import Term
+    from lti_tool.core.models import utcnow
+
+    with app.app_context():
+        now = utcnow()
+        for term in db.session.scalars(db.select(Term)):
+            term.enrollment_opens_at = now - timedelta(days=10)
+            term.enrollment_closes_at = now + timedelta(days=30)
+            term.recommended_submission_at = now + timedelta(days=40)
+            term.final_deadline_at = now + timedelta(days=60)
+        db.session.commit()

@@ -83,15 +83,6 @@ def test_the_tool_refuses_to_be_framed_by_an_unregistered_site(app, lms_server, 
     assert "not set up yet" not in body
 
 
-@pytest.fixture
-def catalog(app):
-    from lti_tool.catalog.services import load_catalog
-    from lti_tool.extensions import db
-
-    with app.app_context():
-        load_catalog()
-        db.session.commit()
-
 
 def test_an_instructor_places_a_micro_credential_by_deep_linking(lms, page, catalog):
     login, _ = lms.next_launch(person="instructor", message_type="LtiDeepLinkingRequest")

@@ -8,35 +8,17 @@ from __future__ import annotations
 import io
 import re
 import wave
-from datetime import timedelta
 
 import pytest
 
 from tests.browser.conftest import screenshot
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("running_term")]
 
 SLUG = "self-assessment-growth"
 OVERVIEW = "I chose indicator 2.3: checking for understanding.\nMy goal: exit tickets every lesson for six weeks."
 REFLECTION = "Exit tickets showed me who needed help the next day; <b>not bold</b> stays text."
 
-
-@pytest.fixture
-def catalog(app):
-    from lti_tool.catalog.models import Term
-    from lti_tool.catalog.services import load_catalog
-    from lti_tool.core.models import utcnow
-    from lti_tool.extensions import db
-
-    with app.app_context():
-        load_catalog()
-        now = utcnow()
-        for term in db.session.scalars(db.select(Term)):
-            term.enrollment_opens_at = now - timedelta(days=10)
-            term.enrollment_closes_at = now + timedelta(days=30)
-            term.recommended_submission_at = now + timedelta(days=40)
-            term.final_deadline_at = now + timedelta(days=60)
-        db.session.commit()
 
 
 def _open_activity(page, lms):

@@ -48,15 +48,6 @@ def _form(**changes) -> dict:
     return form
 
 
-@pytest.fixture
-def catalog(app):
-    from lti_tool.catalog.services import load_catalog
-    from lti_tool.extensions import db
-
-    with app.app_context():
-        load_catalog()
-        db.session.commit()
-
 
 @pytest.fixture
 def admin(browser):

@@ -12,15 +12,6 @@ from lti_tool.core.dates import local_datetime_label, time_remaining_label
 SAMPLES = ("self-assessment-growth", "feedback-to-promote-learning")
 
 
-@pytest.fixture
-def catalog(app):
-    from lti_tool.catalog.services import load_catalog
-    from lti_tool.extensions import db
-
-    with app.app_context():
-        load_catalog()
-        db.session.commit()
-
 
 @pytest.fixture
 def sample_entries(app):

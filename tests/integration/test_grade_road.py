@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 SLUG = "self-assessment-growth"
 
-
-@pytest.fixture
-def catalog(app):
-    from lti_tool.catalog.services import load_catalog
-    from lti_tool.extensions import db
-
-    with app.app_context():
-        load_catalog()
-        db.session.commit()
 
 
 def _queue(app, activity, grading):

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.platform.browser import forms_in
 from tests.platform.platform import DL, LTI
 
 SLUG = "self-assessment-growth"
 TITLE = "Educator Self-Assessment and Professional Growth"
 
-
-@pytest.fixture
-def catalog(app):
-    from lti_tool.catalog.services import load_catalog
-    from lti_tool.extensions import db
-
-    with app.app_context():
-        load_catalog()
-        db.session.commit()
 
 
 def _deep_link(browser, slug=SLUG):

@@ -59,15 +59,6 @@ ROSTER = [_member(*educator[:4]) for educator in EDUCATORS] + [
 ]
 
 
-@pytest.fixture
-def catalog(app):
-    from lti_tool.catalog.services import load_catalog
-    from lti_tool.extensions import db
-
-    with app.app_context():
-        load_catalog()
-        db.session.commit()
-
 
 def _instructor(browser, course=COURSE, activity=ACTIVITY):
     result = browser.launch(person="instructor", custom={"microcredential": SLUG}, resource_link_id=activity,

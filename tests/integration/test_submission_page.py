@@ -11,29 +11,13 @@ import pytest
 
 from tests.platform.browser import PlatformBrowser, forms_in
 
+pytestmark = pytest.mark.usefixtures("running_term")  # the sample term runs today, whatever the date
+
 SLUG = "self-assessment-growth"
 TITLE = "Educator Self-Assessment and Professional Growth"
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED_SCRIPT = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
-
-@pytest.fixture
-def catalog(app):
-    """The sample catalog, its term running now (whatever today's date), so tests do not age."""
-    from lti_tool.catalog.models import Term
-    from lti_tool.catalog.services import load_catalog
-    from lti_tool.core.models import utcnow
-    from lti_tool.extensions import db
-
-    with app.app_context():
-        load_catalog()
-        now = utcnow()
-        for term in db.session.scalars(db.select(Term)):
-            term.enrollment_opens_at = now - timedelta(days=10)
-            term.enrollment_closes_at = now + timedelta(days=30)
-            term.recommended_submission_at = now + timedelta(days=40)
-            term.final_deadline_at = now + timedelta(days=60)
-        db.session.commit()
 
 
 def _launch(browser, person="learner", **plan):

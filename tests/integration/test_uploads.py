@@ -14,17 +14,11 @@ import pytest
 from lti_tool.extensions import db
 from lti_tool.submissions.models import Artifact
 
+pytestmark = pytest.mark.usefixtures("running_term")  # uploads go into a draft of a running term
+
 SLUG = "self-assessment-growth"
 MiB = 1024 * 1024
 
-
-@pytest.fixture
-def catalog(app):
-    from lti_tool.catalog.services import load_catalog
-
-    with app.app_context():
-        load_catalog()
-        db.session.commit()
 
 
 @pytest.fixture
