@@ -1,54 +1,89 @@
-"""`python -m bench [--launches N] [--concurrency C] [--workers W]`: see bench/__init__.py."""
+"""`python -m bench [--only SECTIONS] [--quick] ...`: see bench/__init__.py.
+
+Four sections, in sequence, each with its own tool under gunicorn (or Flask's test client) and temporary data:
+launches, submission (the educator's page with 30 artifacts), upload (a worker's memory during a 1 GiB
+upload) and progress (the instructor's view of 5,000 enrolled educators); then a summary of the headline
+numbers. The exit status is non-zero when any section fails.
+"""
 
 from __future__ import annotations
 
 import argparse
-import re
+import os
 import shutil
 import signal
 import sys
 import tempfile
 import time
+import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.launches import run_launches, run_pages
 from bench.platform_server import PlatformServer, RequestCounter
+from bench.stats import ACCESS_LINE, access_log_times, ms, percentile  # noqa: F401  (ACCESS_LINE: kept importable)
 from bench.tool_server import Gunicorn, flask, free_port, tool_environment
 
 TARGET_RATIO = 3.0
-ACCESS_LINE = re.compile(r'"[A-Z]+ (?P<path>[^ ?]+)[^"]*" \d{3} \S+ (?P<ms>\d+)ms')
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:8.2f}"
+UPLOAD_DELTA_LIMIT_MIB = 64
+SECTIONS = ("launches", "submission", "upload", "progress")
+# (full, --quick) sizes
+SIZES = {
+    "launches": (300, 60),
+    "page_requests": (50, 20),
+    "artifacts": (30, 30),
+    "upload_mib": (1024, 128),
+    "educators": (5000, 1000),
+    "progress_runs": (20, 5),
+}
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--launches", type=int, default=300, help="measured launches (and trivial pages)")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections to run, in this order: {','.join(SECTIONS)} (default: all)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller sizes: " + ", ".join(f"{k} {v[1]}" for k, v in SIZES.items() if v[0] != v[1]))
+    parser.add_argument("--launches", type=int, default=None, help="measured launches (and trivial pages); 300")
     parser.add_argument("--concurrency", type=int, default=4, help="client threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--warmup", type=int, default=None, help="warm-up launches (default: 5 per worker)")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")
-    return parser.parse_args(argv)
+    parser.add_argument("--page-requests", type=int, default=None, help="timed GETs of the submission page; 50")
+    parser.add_argument("--artifacts", type=int, default=None, help="artifacts on the submission page; 30")
+    parser.add_argument("--upload-mib", type=int, default=None, help="size of the streamed upload in MiB; 1024")
+    parser.add_argument("--educators", type=int, default=None, help="enrolled educators in the progress view; 5000")
+    parser.add_argument("--progress-runs", type=int, default=None, help="timed requests per progress page; 20")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folders (logs, database)")
+    args = parser.parse_args(argv)
+    for name, (full, quick) in SIZES.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
+    args.sections = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(args.sections) - set(SECTIONS))
+    if unknown or not args.sections:
+        parser.error(f"--only: unknown section(s) {', '.join(unknown) or '(none given)'}; choose from "
+                     f"{','.join(SECTIONS)}")
+    args.sections = [name for name in SECTIONS if name in args.sections]
+    return args
 
 
 def _sigterm(signum, frame):
     raise KeyboardInterrupt
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _sigterm)
+@dataclass
+class Outcome:
+    """What a section reports: passed or not, its headline rows (figure, value) for the summary."""
+
+    name: str
+    ok: bool = True
+    rows: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def launch_section(args, outcome: Outcome) -> None:
+    """The launch benchmark (unchanged): gunicorn, the platform, /healthz and whole launches in the same run."""
     workdir = Path(tempfile.mkdtemp(prefix="mcb-bench-"))
     port = free_port()
     env = tool_environment(workdir, port)
@@ -68,10 +103,10 @@ def main(argv=None) -> int:
         gunicorn.start()  # assigned first: a Ctrl-C during start-up still stops it
         print(f"bench: gunicorn -c deploy/gunicorn.conf.py ({args.workers} sync workers, APP_ENV=production) "
               f"at {tool_url}; platform at {platform_server.url}", flush=True)
-        return run(args, gunicorn, platform_server)
-    except KeyboardInterrupt:
-        print("\nbench: interrupted", file=sys.stderr)
-        return 130
+        figures: dict = {}
+        status = run(args, gunicorn, platform_server, figures)
+        outcome.ok = status == 0
+        outcome.rows = launch_rows(figures)
     finally:
         if gunicorn is not None:
             gunicorn.stop()
@@ -83,24 +118,138 @@ def main(argv=None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def launch_rows(f: dict) -> list[tuple[str, str]]:
+    if not f:
+        return [("launches", "warm-up failed")]
+    return [
+        ("launches/s (end to end)", f"{f['per_second']:.1f}  ({f['ok']} of {f['count']} succeeded)"),
+        ("launch p50 / p95, end to end", f"{f['p50'] * 1000:.1f} / {f['p95'] * 1000:.1f} ms"),
+        ("launch p50 / p95, tool share", f"{f['tool_p50'] * 1000:.1f} / {f['tool_p95'] * 1000:.1f} ms"),
+        ("trivial page /healthz p50 / p95", f"{f['page_p50'] * 1000:.1f} / {f['page_p95'] * 1000:.1f} ms  "
+                                            f"({f['page_per_second']:.0f}/s)"),
+        ("tool share / trivial page, p50", f"{f['ratio']:.2f}x  (target <= {TARGET_RATIO:.0f}x: {f['verdict']})"),
+        ("outbound calls, warm launches", f"{f['warm_outbound'] or 'none'}"),
+    ]
+
+
+def submission_section(args, outcome: Outcome) -> None:
+    from bench.submission_page import measure_submission_page, report
+
+    print(f"submission page: {args.artifacts} artifacts, {args.page_requests} timed GETs, "
+          f"gunicorn with {args.workers} sync workers", flush=True)
+    f = measure_submission_page(args.artifacts, args.page_requests, workers=args.workers, keep=args.keep)
+    report(f)
+    queries = "/".join(str(n) for n in f["queries"]) or "?"
+    outcome.rows = [
+        (f"submission page, {f['artifacts']} artifacts, p50 / p95",
+         f"{f['p50'] * 1000:.1f} / {f['p95'] * 1000:.1f} ms  ({f['requests']} GETs)"),
+        ("  vs /healthz p50 / p95 (same run)",
+         f"{f['healthz_p50'] * 1000:.1f} / {f['healthz_p95'] * 1000:.1f} ms  ({f['p50'] / f['healthz_p50']:.1f}x)"),
+        ("  page size; SQL per render", f"{f['bytes'] / 1024:.1f} KiB; {queries} statements"),
+    ]
+
+
+def upload_section(args, outcome: Outcome) -> None:
+    from bench.upload_memory import MiB, measure_upload_peak_memory, report
+
+    print(f"upload: {args.upload_mib} MiB streamed to one gunicorn sync worker", flush=True)
+    f = measure_upload_peak_memory(args.upload_mib * MiB, keep=args.keep)
+    report(f)
+    outcome.ok = f["delta_mib"] <= UPLOAD_DELTA_LIMIT_MIB
+    verdict = "PASS" if outcome.ok else "FAIL"
+    print(f"{verdict}: worker RSS delta {f['delta_mib']:+.1f} MiB, limit {UPLOAD_DELTA_LIMIT_MIB} MiB")
+    outcome.rows = [
+        (f"upload {f['size_bytes'] / MiB:,.0f} MiB: worker peak RSS",
+         f"{f['peak_rss_mib']:.1f} MiB (baseline {f['baseline_rss_mib']:.1f})"),
+        ("  worker RSS delta", f"{f['delta_mib']:+.1f} MiB  (limit {UPLOAD_DELTA_LIMIT_MIB} MiB: {verdict})"),
+        ("  throughput", f"{f['mb_per_second']:.0f} MB/s, {f['seconds']:.1f} s"),
+    ]
+
+
+def progress_section(args, outcome: Outcome) -> None:
+    from bench.progress_view import measure_progress
+
+    print(f"instructor progress view: {args.educators:,} enrolled educators, {args.progress_runs} runs per page "
+          "(Flask test client, production code, testing settings)", flush=True)
+    for database, results in measure_progress(args.educators, args.progress_runs, keep=args.keep).items():
+        for label, p50, p95, counts, size in results:
+            if label in ("progress page", "CSV export"):
+                queries = "/".join(str(c) for c in counts)
+                outcome.rows.append((f"{label}, {args.educators:,} educators ({database})",
+                                     f"{p50 * 1000:.1f} / {p95 * 1000:.1f} ms  ({size / 1024:.0f} KiB, {queries} SQL)"))
+
+
+SECTION_RUNNERS = {
+    "launches": (launch_section, "launches/s and p50/p95 against gunicorn on loopback, next to /healthz"),
+    "submission": (submission_section, "the educator's submission page with 30 artifacts"),
+    "upload": (upload_section, "peak gunicorn worker memory during a streamed upload"),
+    "progress": (progress_section, "the instructor's progress view and CSV"),
+}
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+def load_note() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _sigterm)
+    print(f"bench: sections {', '.join(args.sections)}{' (--quick)' if args.quick else ''}; {load_note()}",
+          flush=True)
+    outcomes: list[Outcome] = []
+    try:
+        for number, name in enumerate(args.sections, start=1):
+            runner, title = SECTION_RUNNERS[name]
+            print(f"\n=== {number}/{len(args.sections)} {name}: {title} ===", flush=True)
+            outcome = Outcome(name)
+            outcomes.append(outcome)
+            started = time.monotonic()
+            try:
+                runner(args, outcome)
+            except KeyboardInterrupt:
+                raise
+            except Exception as error:  # noqa: BLE001  (a failed section is reported; the others still run)
+                outcome.ok = False
+                outcome.error = f"{type(error).__name__}: {error}"
+                traceback.print_exc()
+                print(f"FAIL: {name}: {outcome.error}", flush=True)
+            outcome.seconds = time.monotonic() - started
+            print(f"--- {name}: {'PASS' if outcome.ok else 'FAIL'} in {outcome.seconds:.1f} s; {load_note()}",
+                  flush=True)
+    except KeyboardInterrupt:
+        print("\nbench: interrupted", file=sys.stderr)
+        return 130
+    summary(outcomes)
+    return 0 if all(outcome.ok for outcome in outcomes) else 1
+
+
+def summary(outcomes: list[Outcome]) -> None:
+    rows = [(o.name, figure, value) for o in outcomes for figure, value in o.rows]
+    rows += [(o.name, "error", (o.error or "")[:100]) for o in outcomes if o.error]
+    width = max([len(figure) for _, figure, _ in rows] + [20]) + 2
+    print("\n=== summary ===")
+    print(f"{'section':12}{'figure':{width}}value")
+    for name, figure, value in rows:
+        print(f"{name:12}{figure:{width}}{value}")
+    print("sections: " + ", ".join(f"{o.name} {'PASS' if o.ok else 'FAIL'} ({o.seconds:.0f} s)" for o in outcomes))
+    failed = [o.name for o in outcomes if not o.ok]
+    print(f"FAIL: {', '.join(failed)}" if failed else "PASS: every section")
+
+
 SERVER_PATHS = {"/healthz": "healthz", "/lti/login": "login", "/lti/launch": "launch", "/lti/home": "landing"}
 
 
 def server_side_times(access_log: Path, offset: int) -> dict[str, list[float]]:
     """Request times gunicorn measured (deploy/gunicorn.conf.py logs `%(M)sms`), per tool path."""
-    times: dict[str, list[float]] = {}
-    if not access_log.exists():
-        return times
-    with open(access_log, "rb") as handle:
-        handle.seek(offset)
-        for line in handle.read().decode(errors="replace").splitlines():
-            match = ACCESS_LINE.search(line)
-            if match and match["path"] in SERVER_PATHS:
-                times.setdefault(SERVER_PATHS[match["path"]], []).append(float(match["ms"]))
-    return {name: times[name] for name in SERVER_PATHS.values() if name in times}
+    return access_log_times(access_log, offset, SERVER_PATHS)
 
 
-def run(args, gunicorn: Gunicorn, platform_server: PlatformServer) -> int:
+def run(args, gunicorn: Gunicorn, platform_server: PlatformServer, figures: dict | None = None) -> int:
     platform = platform_server.platform
     counter = platform_server.counter
     healthz = gunicorn.url + "/healthz"
@@ -160,6 +309,14 @@ def run(args, gunicorn: Gunicorn, platform_server: PlatformServer) -> int:
     warm = ", ".join(f"{p} x{n}" for p, n in sorted(warm_outbound.items())) or "none"
     print(f"outbound calls to the platform: warm-up {cold}; measured (warm) {warm}; "
           f"jwks_requests after warm-up {jwks_after_warmup}, growth {jwks_growth}")
+    if figures is not None:
+        figures.update(
+            count=args.launches, ok=ok, per_second=ok / launch_wall, p50=percentile(totals, 50),
+            p95=percentile(totals, 95), tool_p50=percentile(tools, 50), tool_p95=percentile(tools, 95),
+            page_p50=page_p50, page_p95=percentile(page_latencies, 95),
+            page_per_second=len(page_latencies) / page_wall, ratio=ratio, verdict=verdict,
+            warm_outbound=warm if warm_outbound or jwks_growth else "",
+        )
     status = 0
     if failures:
         print(f"FAIL: {len(failures)} of {args.launches} launches failed, e.g.:\n  " + "\n  ".join(failures[:5]))

@@ -9,20 +9,15 @@ from lti_tool.lti import claims as c
 from lti_tool.lti.launch_context import LaunchContext
 from lti_tool.lti.models import Context, Deployment, LineItem, LtiUser, Membership, Registration, ResourceLink
 from lti_tool.lti.roles import duties_for_roles
+from lti_tool.lti.tool_conf import find_deployment, find_registration
 
 MICROCREDENTIAL_PARAMETER = "microcredential"
 
 
 def record_launch(launch_id: str, body: dict) -> LaunchContext:
     """Upsert everything a validated launch tells us and return its launch context. Flushes, never commits."""
-    registration = db.session.scalar(
-        db.select(Registration).where(Registration.issuer == body["iss"], Registration.client_id == c.client_id(body))
-    )
-    deployment = db.session.scalar(
-        db.select(Deployment).where(
-            Deployment.registration_id == registration.id, Deployment.deployment_id == body[c.DEPLOYMENT_ID]
-        )
-    )
+    registration = find_registration(body["iss"], c.client_id(body))
+    deployment = find_deployment(body["iss"], c.client_id(body), body[c.DEPLOYMENT_ID])
     user = _record_user(registration, body)
     context = _record_context(deployment, body)
     resource_link = _record_resource_link(context, body) if context else None

@@ -41,6 +41,15 @@ def find_deployment(issuer: str, client_id: str | None, deployment_id: str) -> D
     registration = find_registration(issuer, client_id)
     if registration is None:
         return None
+    if has_request_context():
+        memo = g.setdefault("lti_deployments", {})
+        if memo.get((registration.id, deployment_id)) is None:
+            memo[(registration.id, deployment_id)] = _find_deployment(registration, deployment_id)
+        return memo[(registration.id, deployment_id)]
+    return _find_deployment(registration, deployment_id)
+
+
+def _find_deployment(registration: Registration, deployment_id: str) -> Deployment | None:
     return db.session.scalar(
         db.select(Deployment).where(
             Deployment.registration_id == registration.id,
