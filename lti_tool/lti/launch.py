@@ -183,8 +183,9 @@ class ToolMessageLaunch(FlaskMessageLaunch):
             raise LaunchError("The launch came without its OIDC state.", status=401)
         if self._cookie_service.get_cookie(state) == state:
             return self
-        if self.storage_verified and self._session_service.get_state_params(state) is not None:
-            return self
+        login_params = self._session_service.get_state_params(state) or {}
+        if self.storage_verified and login_params.get("storage_target"):
+            return self  # the platform's storage, read by the tool's own page, vouched for this state
         raise StateNotFound(
             "Your browser did not keep the short-lived cookie that ties this launch to its login.",
             hint="Open the activity in a new window, or allow cookies for this tool.",

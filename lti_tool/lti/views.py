@@ -13,7 +13,9 @@ from lti_tool.lti.deep_linking import resource_for
 from lti_tool.lti.keys import key_store
 from lti_tool.lti.launch import StateNotFound, ToolMessageLaunch, ToolOIDCLogin, restore_launch, state_and_nonce
 from lti_tool.lti.launch_context import current_launch, issue_launch_token, require_duty
+from lti_tool.lti.models import origin_of
 from lti_tool.lti.services import bind_resource_link, record_launch
+from lti_tool.lti.tool_conf import find_registration
 
 bp = Blueprint("lti", __name__)
 
@@ -60,7 +62,7 @@ def login():
                 state=state,
                 nonce=nonce,
                 storage_target=storage_target,
-                platform_origin=_platform_origin(params.get("iss")),
+                platform_origin=_storage_origin(params),
             )
         )
         oidc._cookie_service.update_response(response)
@@ -68,17 +70,20 @@ def login():
     return oidc.redirect_to(auth_url)
 
 
-def _platform_origin(issuer: str | None) -> str:
-    from lti_tool.lti.models import origin_of
-
-    return origin_of(issuer) or "*"
+def _storage_origin(login: dict | None) -> str:
+    """The origin of the platform's storage frame: its OIDC authorization endpoint (Canvas: not the issuer)."""
+    login = login or {}
+    registration = find_registration(login.get("iss") or "", login.get("client_id"))
+    if registration is not None:
+        return origin_of(registration.auth_login_url) or origin_of(registration.issuer) or "*"
+    return origin_of(login.get("iss")) or "*"
 
 
 @bp.post("/lti/launch")
 def launch():
     """The redirect URI: validate the id_token, record the launch, dispatch on its message type."""
     message_launch = ToolMessageLaunch.for_request()
-    message_launch.storage_verified = request.form.get("lti_storage_verified") == "1"
+    message_launch.storage_verified = request.form.get("lti_storage_verified") == "1" and _from_our_own_page()
     try:
         message_launch.validate()
     except StateNotFound:
@@ -93,20 +98,39 @@ def launch():
     return redirect(url_for("lti.home", ltik=token), code=303)
 
 
+def _from_our_own_page() -> bool:
+    """Was this POST sent by one of the tool's own pages (the storage check), not by another site?
+
+    Browsers set `Origin` (and `Sec-Fetch-Site`) themselves; a forged form on another site cannot claim the
+    tool's origin, so the storage check's answer cannot be replayed into someone else's browser (login CSRF).
+    """
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site:
+        return fetch_site == "same-origin"
+    return request.headers.get("Origin") == origin_of(external_url("lti.launch"))
+
+
 def _state_not_found(message_launch: ToolMessageLaunch):
     """No state cookie: use the platform's postMessage storage if the login did, else offer a new window."""
     login_params = message_launch.login_params()
-    if login_params.get("storage_target") and not message_launch.storage_verified:
-        return render_template(
+    asked_already = request.form.get("lti_storage_verified") == "1"  # never loop back to the check page
+    if login_params.get("storage_target") and not asked_already:
+        response = current_app.make_response(render_template(
             "lti/launch_storage_check.html",
             id_token=request.form.get("id_token", ""),
             state=request.form.get("state", ""),
             storage_target=login_params["storage_target"],
-            platform_origin=_platform_origin((login_params.get("login") or {}).get("iss")),
-        )
-    login = login_params.get("login")
-    new_window_url = url_for("lti.login", _external=True) + "?" + urlencode(login) if login else None
-    return render_template("lti/new_window.html", new_window_url=new_window_url), 401
+            platform_origin=_storage_origin(login_params.get("login")),
+            new_window_url=_new_window_url(login_params.get("login")),
+        ))
+        # Its form must reach us with its Origin (no-referrer would send "null"); the page carries no ltik.
+        response.headers["Referrer-Policy"] = "same-origin"
+        return response
+    return render_template("lti/new_window.html", new_window_url=_new_window_url(login_params.get("login"))), 401
+
+
+def _new_window_url(login: dict | None) -> str | None:
+    return external_url("lti.login") + "?" + urlencode(login) if login else None
 
 
 @bp.get("/lti/home")

@@ -315,10 +315,15 @@ def test_the_tools_own_service_clients_work_against_the_demo(demo):
 
 def test_production_has_no_demo(tmp_path_factory):
     app = create_app("production", {**_overrides(tmp_path_factory), "DEMO_ENABLED": False})
-    conftest.prepare_database(app)
-    assert "demo" not in app.blueprints
-    assert app.test_client().get("/demo").status_code == 404
-    assert app.test_client().get("/demo/jwks").status_code == 404
-    result = app.test_cli_runner().invoke(args=["demo", "setup"])
-    assert result.exit_code == 0
-    assert "disabled" in result.output
+    try:
+        conftest.prepare_database(app)
+        assert "demo" not in app.blueprints
+        assert app.test_client().get("/demo").status_code == 404
+        assert app.test_client().get("/demo/jwks").status_code == 404
+        result = app.test_cli_runner().invoke(args=["demo", "setup"])
+        assert result.exit_code == 0
+        assert "disabled" in result.output
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()

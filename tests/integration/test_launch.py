@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.platform.browser import forms_in
 from tests.platform.platform import LTI, PlatformKey
 
 
@@ -340,3 +341,56 @@ def test_unknown_kids_do_not_hammer_the_platform(app, browser, platform):
     assert platform.jwks_requests == 1 + app.config["LTI_JWKS_REFETCH_BURST"]
 
 
+
+
+def _storage_login(browser):
+    """A login that offered the platform's postMessage storage, whose state cookie then got lost."""
+    login, _ = browser.platform.next_launch()
+    login["lti_storage_target"] = "_parent"
+    page = browser.start_login(login)
+    assert page.status_code == 200 and "lti.put_data" in page.text
+    import re
+
+    auth_url = re.search(r'var authUrl = "([^"]+)"', page.text).group(1).encode().decode("unicode_escape")
+    answer = browser.get(auth_url, allow_redirects=False)
+    fields = forms_in(answer.text)[0]["fields"]
+    browser.session.cookies.clear()
+    return fields["id_token"], fields["state"]
+
+
+def test_a_storage_login_without_its_cookie_asks_the_platform_storage(app, browser):
+    id_token, state = _storage_login(browser)
+    response = browser.post_launch(id_token, state, follow=False)
+    assert response.status_code == 200
+    assert "lti.get_data" in response.text
+    _nothing_stored(app)
+
+
+def test_the_storage_check_cannot_be_claimed_by_another_site(app, browser):
+    """Login CSRF: a form on another site posting lti_storage_verified=1 is not the tool's own check page."""
+    id_token, state = _storage_login(browser)
+    forged = browser.post(browser.platform.tool_launch_url,
+                          data={"id_token": id_token, "state": state, "lti_storage_verified": "1"},
+                          headers={"Origin": "https://evil.example"}, allow_redirects=False)
+    assert forged.status_code != 303
+    _nothing_stored(app)
+
+
+def test_the_storage_check_page_of_the_tool_completes_the_launch(browser):
+    id_token, state = _storage_login(browser)
+    tool_origin = browser.platform.tool_origin
+    response = browser.post(browser.platform.tool_launch_url,
+                            data={"id_token": id_token, "state": state, "lti_storage_verified": "1"},
+                            headers={"Origin": tool_origin}, allow_redirects=False)
+    assert response.status_code == 303
+
+
+def test_a_cookie_login_cannot_be_vouched_for_by_storage(app, browser):
+    login, _ = browser.platform.next_launch()
+    id_token, state = browser.authorize(browser.start_login(login))
+    browser.session.cookies.clear()
+    response = browser.post(browser.platform.tool_launch_url,
+                            data={"id_token": id_token, "state": state, "lti_storage_verified": "1"},
+                            headers={"Origin": browser.platform.tool_origin}, allow_redirects=False)
+    assert response.status_code == 401
+    _nothing_stored(app)
