@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# The app itself defaults to production when APP_ENV is unset; make's commands are for development.
+export APP_ENV ?= development
 
 .PHONY: run test lint bench install setup migration clean
 
@@ -19,7 +21,7 @@ install: $(BIN)/activate
 setup: install
 	$(FLASK) db upgrade
 	$(FLASK) keys ensure
-	$(FLASK) catalog load
+	$(FLASK) catalog load --if-empty
 	$(FLASK) demo setup
 
 run: setup  ## fresh machine -> virtualenv, install, migrate, keys, sample catalog, serve

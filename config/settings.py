@@ -99,9 +99,13 @@ CONFIGS = {cls.ENV_NAME: cls for cls in (Development, Testing, Production)}
 
 
 def config_for(name: str | None) -> type[Base]:
-    """The settings class for an environment name (`development` when none is given)."""
+    """The settings class for an environment name; none given means production, the safe default.
+
+    `make run` and `make test` say `APP_ENV=development` / testing themselves, so a server started without
+    APP_ENV never runs the demo LMS or open Dynamic Registration by accident.
+    """
     try:
-        return CONFIGS[(name or "development").lower()]
+        return CONFIGS[(name or "production").lower()]
     except KeyError:
         raise ValueError(f"Unknown APP_ENV {name!r}: choose one of {', '.join(CONFIGS)}") from None
 

@@ -38,7 +38,8 @@ def keys_rotate():
     click.echo(f"new signing key: {key.kid}")
 
 
-@keys_cli.command("retire")
+# A kid is base64url and may start with "-": it must not be read as an option.
+@keys_cli.command("retire", context_settings={"ignore_unknown_options": True})
 @click.argument("kid")
 def keys_retire(kid: str):
     """Stop publishing an old key."""

@@ -13,8 +13,14 @@ from lti_tool.extensions import db
 @catalog_cli.command("load")
 @click.option("--file", "path", type=click.Path(dir_okay=False), default=None,
               help="The catalog file (default: the CATALOG_FILE setting, config/catalog.yaml).")
-def catalog_load(path: str | None):
+@click.option("--if-empty", is_flag=True,
+              help="Only when the database has no micro-credential yet (what `make run` does at every start, "
+                   "so that admins' edits in the tool are kept).")
+def catalog_load(path: str | None, if_empty: bool):
     """Load the catalog file into the database; safe to run again (micro-credentials left out are retired)."""
+    if if_empty and list_microcredentials(include_retired=True):
+        click.echo("the catalog is already loaded; kept as it is (run `flask catalog load` to reload the file)")
+        return
     try:
         report = load_catalog(path)
     except CatalogError as error:

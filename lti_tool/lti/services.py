@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lti_tool.core.db import get_or_create
-from lti_tool.core.errors import NotFound
+from lti_tool.core.errors import Conflict, NotFound
 from lti_tool.extensions import db
 from lti_tool.lti import claims as c
 from lti_tool.lti.launch_context import LaunchContext
@@ -88,6 +88,11 @@ def bind_resource_link(resource_link: ResourceLink, slug: str) -> ResourceLink:
     """Bind an unbound activity to a micro-credential (an instructor's choice on first launch)."""
     from lti_tool.catalog.services import get_microcredential
 
+    current = get_microcredential(resource_link.microcredential_slug, include_retired=True)
+    if current is not None:
+        # Educators' work belongs to the micro-credential they started; rebinding would hide it.
+        raise Conflict(f"This activity is already set up with “{current.title}”.",
+                       hint="Add a new activity to the course for another micro-credential.")
     if get_microcredential(slug) is None:
         raise NotFound("That micro-credential is not in the catalog.")
     resource_link.microcredential_slug = slug

@@ -9,9 +9,9 @@ from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_te
 from lti_tool.core.errors import LaunchError, NotAllowed
 from lti_tool.lti import claims as c
 from lti_tool.lti import roles
-from lti_tool.lti.deep_linking import resource_for
+from lti_tool.lti.deep_linking import deep_linking_settings, response_for
 from lti_tool.lti.keys import key_store
-from lti_tool.lti.launch import StateNotFound, ToolMessageLaunch, ToolOIDCLogin, restore_launch, state_and_nonce
+from lti_tool.lti.launch import StateNotFound, ToolMessageLaunch, ToolOIDCLogin, state_and_nonce
 from lti_tool.lti.launch_context import current_launch, issue_launch_token, require_duty
 from lti_tool.lti.models import origin_of
 from lti_tool.lti.services import bind_resource_link, record_launch
@@ -201,6 +201,7 @@ def deep_link_picker():
     """Deep Linking 2.0 §3.4: show the catalog; the choice is sent back to the platform."""
     from lti_tool.catalog.services import list_microcredentials
 
+    deep_linking_settings(current_launch().launch_id)
     return render_template(
         "lti/deep_link_picker.html",
         microcredentials=list_microcredentials(),
@@ -219,12 +220,7 @@ def deep_link_respond():
     microcredential = get_microcredential(request.form.get("microcredential", ""))
     if microcredential is None:
         raise NotAllowed("Choose a micro-credential from the catalog.")
-    message_launch = restore_launch(launch.launch_id)
-    if message_launch is None:
-        raise LaunchError("The deep linking request has expired.", hint="Start adding the activity again.")
-    deep_link = message_launch.get_deep_link()
-    jwt_token = deep_link.get_response_jwt([resource_for(microcredential, external_url("lti.launch"))])
-    return_url = message_launch.get_launch_data()[c.DEEP_LINKING_SETTINGS]["deep_link_return_url"]
+    return_url, jwt_token = response_for(launch.launch_id, microcredential, external_url("lti.launch"))
     return render_template("lti/deep_link_post.html", return_url=return_url, jwt=jwt_token,
                            microcredential=microcredential)
 

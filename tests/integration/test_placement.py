@@ -118,3 +118,18 @@ def test_a_teaching_assistant_lands_as_an_assessor(browser, catalog):
     result = browser.launch(person="assessor", custom={"microcredential": SLUG})
     assert result.status_code == 200
     assert "Alan Turing · Assessor" in result.text
+
+
+def test_a_bound_activity_cannot_be_rebound(app, browser, catalog):
+    picker = browser.launch(person="instructor", resource_link_id="unbound-4")
+    browser.submit_form(picker.response, microcredential=SLUG)
+    again = browser.post(picker.response.url.split("?")[0], data={"ltik": picker.ltik,
+                                                                   "microcredential": "feedback-to-promote-learning"})
+    assert again.status_code == 409
+    assert "already set up" in again.text
+    from lti_tool.extensions import db
+    from lti_tool.lti.models import ResourceLink
+
+    with app.app_context():
+        link = db.session.scalar(db.select(ResourceLink).where(ResourceLink.resource_link_id == "unbound-4"))
+        assert link.microcredential_slug == SLUG

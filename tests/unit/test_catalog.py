@@ -287,3 +287,18 @@ def test_picker_empty_state(app):
         html = render_template("catalog/_picker.html", microcredentials=[], picker_action="/x", picker_hidden={})
     assert "No micro-credentials are available yet" in html
     assert "<form" not in html
+
+
+def test_cli_load_if_empty_keeps_what_admins_changed(runner, app_context):
+    from lti_tool.catalog.services import get_microcredential
+    from lti_tool.extensions import db
+
+    assert runner.invoke(args=["catalog", "load", "--if-empty"]).exit_code == 0
+    get_microcredential("self-assessment-growth").title = "Renamed by an admin"
+    db.session.commit()
+
+    again = runner.invoke(args=["catalog", "load", "--if-empty"])
+    assert again.exit_code == 0
+    assert "kept as it is" in again.output
+    db.session.expire_all()
+    assert get_microcredential("self-assessment-growth").title == "Renamed by an admin"

@@ -73,3 +73,10 @@ def test_keys_cli_rotate_and_retire(runner):
     refused = runner.invoke(args=["keys", "retire", rotated.output.split(": ")[1].strip()])
     assert refused.exit_code != 0 and "rotate first" in refused.output
     assert runner.invoke(args=["keys", "retire", old_kid]).exit_code == 0
+
+
+def test_keys_retire_takes_a_kid_that_starts_with_a_dash(runner):
+    result = runner.invoke(args=["keys", "retire", "-zNotAKnownKid"])
+    assert "No such option" not in result.output
+    assert result.exit_code != 0
+    assert "-zNotAKnownKid" in result.output
