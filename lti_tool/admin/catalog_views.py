@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import wraps
 
 import yaml
 from flask import Blueprint, Response, redirect, render_template, request
@@ -22,7 +23,7 @@ from lti_tool.catalog.services import (
     update_microcredential,
 )
 from lti_tool.catalog.views import PART_TITLES
-from lti_tool.core.errors import NotFound
+from lti_tool.core.errors import NotAllowed, NotFound
 from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch, launch_url_for, require_duty
 
@@ -45,6 +46,23 @@ FORM_FIELDS = (
 )
 
 _FIELD_OF_KEY = {f"parts.{part}.prompts": f"prompts_{part}" for part in PARTS}
+
+
+def require_catalog_manager(view):
+    """Admins of a platform trusted with the shared catalog only (`flask platforms catalog-manager`)."""
+
+    @require_duty(roles.ADMIN)
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not current_launch().deployment.registration.manages_catalog:
+            raise NotAllowed(
+                "The catalog is shared by every LMS that uses this tool, and your LMS's administrators do not "
+                "manage it.",
+                hint="The tool's operator can grant this with `flask --app wsgi platforms catalog-manager`.",
+            )
+        return view(*args, **kwargs)
+
+    return wrapped
 
 
 def _microcredential_or_404(slug: str) -> MicroCredential:
@@ -185,7 +203,7 @@ def _render_form(microcredential: MicroCredential | None, values: dict, problems
 
 
 @bp.get("/")
-@require_duty(roles.ADMIN)
+@require_catalog_manager
 def index():
     """Every micro-credential, active and retired, with what an admin can do to it."""
     done_slug = request.args.get("slug")
@@ -201,7 +219,7 @@ def index():
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@require_duty(roles.ADMIN)
+@require_catalog_manager
 def create():
     """A new micro-credential, with the catalog file's rules."""
     if request.method == "POST":
@@ -211,7 +229,7 @@ def create():
 
 
 @bp.route("/<slug>/edit", methods=["GET", "POST"])
-@require_duty(roles.ADMIN)
+@require_catalog_manager
 def edit(slug: str):
     """Change a micro-credential (its slug stays: activities in courses name it)."""
     microcredential = _microcredential_or_404(slug)
@@ -221,14 +239,14 @@ def edit(slug: str):
 
 
 @bp.post("/<slug>/retire")
-@require_duty(roles.ADMIN)
+@require_catalog_manager
 def retire(slug: str):
     retire_microcredential(_microcredential_or_404(slug))
     return redirect(launch_url_for("admin_catalog.index", done="retired", slug=slug), code=303)
 
 
 @bp.post("/<slug>/restore")
-@require_duty(roles.ADMIN)
+@require_catalog_manager
 def restore(slug: str):
     restore_microcredential(_microcredential_or_404(slug))
     return redirect(launch_url_for("admin_catalog.index", done="restored", slug=slug), code=303)
@@ -250,7 +268,7 @@ def _import_text() -> tuple[str, str]:
 
 
 @bp.route("/import", methods=["GET", "POST"])
-@require_duty(roles.ADMIN)
+@require_catalog_manager
 def import_yaml():
     """Load catalog YAML with the catalog file's rules: all of it, or nothing and every problem listed."""
     if request.method == "GET":
@@ -266,7 +284,7 @@ def import_yaml():
 
 
 @bp.get("/export")
-@require_duty(roles.ADMIN)
+@require_catalog_manager
 def export_yaml():
     """The active catalog as YAML that the import (and `flask catalog load --file`) accepts."""
     return Response(

@@ -2,10 +2,9 @@
 
 from flask import Blueprint, render_template, url_for
 
-from lti_tool.core.models import utcnow
 from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch, require_duty
-from lti_tool.lti.registration import describe_tool, list_invites, list_registrations
+from lti_tool.lti.registration import describe_tool
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -13,12 +12,12 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @bp.get("/")
 @require_duty(roles.ADMIN)
 def index():
-    """Registered platforms with their deployments, open invites, and the registration URLs."""
+    """This platform's registration with its deployments (never another platform's), and the registration URLs."""
+    launch = current_launch()
     return render_template(
         "admin/index.html",
-        launch=current_launch(),
-        registrations=list_registrations(),
-        invites=[i for i in list_invites() if i.used_at is None and i.expires_at > utcnow()],
+        launch=launch,
+        registrations=[launch.deployment.registration],
         tool=describe_tool(),
         config_url=url_for("registration.config_page"),
         config_json_url=url_for("registration.config_json"),

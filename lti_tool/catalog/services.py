@@ -23,7 +23,7 @@ from lti_tool.catalog.schema import (
 )
 from lti_tool.core.models import utcnow
 from lti_tool.extensions import db
-from lti_tool.submissions.models import Enrollment
+from lti_tool.submissions.models import EnrollmentQuota
 
 __all__ = [
     "LoadReport",
@@ -428,9 +428,9 @@ def import_catalog_text(text: str, file_name: str = "<import>") -> LoadReport:
 
 
 def seats_taken(mc: MicroCredential, term: Term) -> int:
-    """Educators enrolled in this micro-credential for this term."""
+    """Seats taken in this micro-credential for this term: the very count the earner limit is held by."""
     return db.session.scalar(
-        db.select(db.func.count(Enrollment.id)).where(
-            Enrollment.microcredential_id == mc.id, Enrollment.term_id == term.id
+        db.select(EnrollmentQuota.enrolled_count).where(
+            EnrollmentQuota.microcredential_id == mc.id, EnrollmentQuota.term_id == term.id
         )
     ) or 0

@@ -189,6 +189,7 @@ def ensure_registration(issuer: str) -> tuple[Registration, bool]:
         key_set=platform_jwks(),  # the tool must not fetch /demo/jwks from inside its own request
         product_family_code="mcb-demo",
         is_active=True,
+        manages_catalog=True,  # the newcomer's demo admin can try the catalog pages
     )
     db.session.flush()
     deployment = db.session.scalar(

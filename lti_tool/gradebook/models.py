@@ -18,6 +18,7 @@ class OutboxStatus(StrEnum):
     SENDING = "sending"  # claimed by a worker until leased_until; retried by another worker after that
     SENT = "sent"
     FAILED = "failed"  # the LMS refused it (4xx) or it ran out of attempts: shown to admins
+    SUPERSEDED = "superseded"  # never sent: a later score of its ordering key was already sent (see retry)
 
 
 class OutboxKind(StrEnum):
@@ -26,6 +27,8 @@ class OutboxKind(StrEnum):
 
 UNSENT_STATUSES = (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)
 
+SUPERSEDED_TEXT = "A newer score for this person was already sent; this one is out of date"
+
 
 class OutboxMessage(db.Model):
     """One message for an LMS, written in the same transaction as the change that causes it.
@@ -33,11 +36,14 @@ class OutboxMessage(db.Model):
     Messages with the same ordering key (resource link, user) are sent strictly in `id` order: a message is
     not claimed while an earlier one of its key is still unsent. The resource link stands for its line item
     (one per resource link), which may not be known yet when the message is written.
+
+    A failed message does not hold back the later ones of its key (they go ahead). It is then out of date:
+    sent again by an admin, it would overwrite a newer score in the LMS, so it becomes `superseded` instead.
     """
 
     __tablename__ = "gradebook_outbox_message"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed')", name="status_known"),
+        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed', 'superseded')", name="status_known"),
         CheckConstraint("kind IN ('score')", name="kind_known"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         CheckConstraint("status <> 'sending' OR leased_until IS NOT NULL", name="sending_has_lease"),
@@ -71,6 +77,10 @@ class OutboxMessage(db.Model):
     @property
     def is_failed(self) -> bool:
         return self.status == OutboxStatus.FAILED
+
+    @property
+    def is_superseded(self) -> bool:
+        return self.status == OutboxStatus.SUPERSEDED
 
     @property
     def can_retry(self) -> bool:

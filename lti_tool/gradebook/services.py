@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func
+from sqlalchemy import and_, func
+from sqlalchemy.orm import aliased
 
 from lti_tool.core.db import get_or_create
 from lti_tool.core.errors import Conflict, InvalidInput
@@ -123,15 +124,65 @@ def record_line_item(resource_link: ResourceLink, data: dict) -> LineItem:
     return line_item
 
 
+def newer_sent_message(message: OutboxMessage) -> OutboxMessage | None:
+    """The latest message of the same ordering key (resource link, user) sent after this one, if any."""
+    return db.session.scalar(
+        db.select(OutboxMessage)
+        .where(
+            OutboxMessage.resource_link_id == message.resource_link_id,
+            OutboxMessage.user_id == message.user_id,
+            OutboxMessage.id > message.id,
+            OutboxMessage.status == OutboxStatus.SENT.value,
+        )
+        .order_by(OutboxMessage.id.desc())
+        .limit(1)
+    )
+
+
+def newer_sent_by_message(messages: list[OutboxMessage]) -> dict[int, tuple[int, OutboxMessage]]:
+    """For each message: how many later messages of its ordering key were sent, and the latest of them."""
+    if not messages:
+        return {}
+    later = aliased(OutboxMessage)
+    rows = db.session.execute(
+        db.select(OutboxMessage.id, func.count(later.id), func.max(later.id))
+        .join(
+            later,
+            and_(
+                later.resource_link_id == OutboxMessage.resource_link_id,
+                later.user_id == OutboxMessage.user_id,
+                later.id > OutboxMessage.id,
+                later.status == OutboxStatus.SENT.value,
+            ),
+        )
+        .where(OutboxMessage.id.in_([m.id for m in messages]))
+        .group_by(OutboxMessage.id)
+    ).all()
+    latest = {
+        m.id: m for m in db.session.scalars(db.select(OutboxMessage).where(OutboxMessage.id.in_([r[2] for r in rows])))
+    }
+    return {message_id: (count, latest[latest_id]) for message_id, count, latest_id in rows}
+
+
 def retry_message(message: OutboxMessage) -> OutboxMessage:
-    """An admin sends a failed message again: back to the queue with a fresh count of attempts."""
+    """An admin sends a failed message again: back to the queue with a fresh count of attempts.
+
+    Unless a later score of the same person and activity was already sent: the LMS keeps the last score it
+    receives, so sending this older one now would put it back in the past. It becomes `superseded` instead
+    (the worker checks this again just before sending, see `worker.process`).
+    """
     if not message.can_retry:
         raise Conflict("Only a failed message can be sent again.")
-    message.status = OutboxStatus.PENDING.value
-    message.attempts = 0
-    message.next_attempt_at = utcnow()
     message.leased_until = None
     message.leased_by = None
+    if newer_sent_message(message) is not None:
+        message.status = OutboxStatus.SUPERSEDED.value
+        db.session.flush()
+        return message
+    message.status = OutboxStatus.PENDING.value
+    message.attempts = 0
+    message.last_status_code = None  # a fresh start: a missing line item is looked up again once (see worker)
+    message.next_attempt_at = utcnow()
     db.session.flush()
     return message
 

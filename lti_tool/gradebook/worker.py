@@ -6,7 +6,12 @@ same row; everywhere a conditional UPDATE that sets a lease (`status='sending'`,
 expires another worker takes them again, so nothing is lost when the tool restarts.
 
 Order: a message is never claimed while an earlier unsent message of the same resource link (line item)
-and user exists, so scores reach the LMS in the order they arose even when one of them is retried.
+and user exists, so scores reach the LMS in the order they arose even when one of them is retried. A
+failed message does not hold the later ones back; if an admin retries it after a later one was sent, it is
+not sent (`superseded`): the LMS keeps the last score it receives, and that must stay the newest one.
+
+A line item deleted in the LMS (404 or 410 on its scores) is forgotten and looked up or created again on the
+next attempt; a second 404/410 in a row fails the message for good.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import uuid
 from datetime import timedelta
 
 from flask import Flask, current_app
-from sqlalchemy import and_, exists, or_, update
+from sqlalchemy import and_, delete, exists, or_, update
 from sqlalchemy.orm import aliased
 
 from lti_tool.core.errors import DomainError
@@ -27,9 +32,19 @@ from lti_tool.gradebook.models import UNSENT_STATUSES, OutboxKind, OutboxMessage
 from lti_tool.gradebook.services import ensure_line_item
 from lti_tool.lti import ags
 from lti_tool.lti.access_tokens import ServiceError
-from lti_tool.lti.models import ResourceLink
+from lti_tool.lti.models import LineItem, ResourceLink
 
 MAX_ERROR_LENGTH = 2000
+GONE_STATUSES = (404, 410)  # the line item is no longer there (deleted in the LMS)
+
+
+class LineItemGone(ServiceError):
+    """The LMS answered 404/410 to a score: the stored line item no longer exists there."""
+
+    def __init__(self, error: ServiceError, line_item_id: int, url: str):
+        super().__init__(error.message, status=error.status, retryable=False)
+        self.line_item_id = line_item_id
+        self.url = url
 
 
 def _is_postgresql() -> bool:
@@ -150,7 +165,46 @@ def _send(message: OutboxMessage) -> None:
     score = dict(message.payload)
     if "scoreGiven" in score and "scoreMaximum" not in score:
         score["scoreMaximum"] = line_item.score_maximum
-    ags.post_score(message.registration, line_item.url, score)
+    try:
+        ags.post_score(message.registration, line_item.url, score)
+    except ServiceError as error:
+        if error.status in GONE_STATUSES:
+            raise LineItemGone(error, line_item.id, line_item.url) from error
+        raise
+
+
+def _forget_line_item(line_item_id: int, url: str) -> None:
+    """Drop a line item the LMS no longer has, so that the next attempt looks it up (or creates it) anew.
+
+    Only while it still has the URL that failed: another worker may have replaced it already.
+    """
+    gone = db.session.scalar(db.select(LineItem.id).where(LineItem.id == line_item_id, LineItem.url == url))
+    if gone is not None:
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.line_item_id == line_item_id)
+            .values(line_item_id=None)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.execute(delete(LineItem).where(LineItem.id == line_item_id))
+    db.session.commit()
+
+
+def _newer_in_line(message: OutboxMessage, now) -> str | None:
+    """SENT when a later message of the same key was sent already; SENDING when one is being sent right now."""
+    later = db.session.execute(
+        db.select(OutboxMessage.status, OutboxMessage.leased_until).where(
+            OutboxMessage.resource_link_id == message.resource_link_id,
+            OutboxMessage.user_id == message.user_id,
+            OutboxMessage.id > message.id,
+            OutboxMessage.status.in_((OutboxStatus.SENT.value, OutboxStatus.SENDING.value)),
+        )
+    ).all()
+    if any(status == OutboxStatus.SENT.value for status, _ in later):
+        return OutboxStatus.SENT.value
+    if any(leased_until is not None and leased_until >= now for _, leased_until in later):
+        return OutboxStatus.SENDING.value
+    return None
 
 
 def process(message_id: int, worker_id: str) -> str | None:
@@ -158,9 +212,39 @@ def process(message_id: int, worker_id: str) -> str | None:
     if not _renew_lease(message_id, worker_id):
         return None
     message = db.session.get(OutboxMessage, message_id)
+    now = utcnow()
+    # Only after an admin's retry can a later message of this key have gone ahead (it was not held back by
+    # this one while it had failed): never send an older score over a newer one.
+    newer = _newer_in_line(message, now)
+    if newer == OutboxStatus.SENT.value:
+        current_app.logger.info("outbox message %s superseded by a newer score already sent", message_id)
+        if _finish(message_id, worker_id, status=OutboxStatus.SUPERSEDED.value):
+            return OutboxStatus.SUPERSEDED.value
+        return None
+    if newer == OutboxStatus.SENDING.value:  # wait for it, then this one is superseded (or sent, if it failed)
+        later = now + timedelta(seconds=backoff_seconds(1))
+        if _finish(message_id, worker_id, status=OutboxStatus.PENDING.value, next_attempt_at=later):
+            return OutboxStatus.PENDING.value
+        return None
+    previous_status_code = message.last_status_code
     attempts = message.attempts + 1
     try:
         _send(message)
+    except LineItemGone as error:
+        db.session.rollback()
+        _forget_line_item(error.line_item_id, error.url)
+        if previous_status_code in GONE_STATUSES:
+            text = (
+                f"The LMS answered HTTP {error.status} again, after the grade column was looked up or created "
+                "anew: not trying again. Check in the LMS that this course and its grade column for the "
+                f"activity still exist, then retry. The LMS said: {error.message}"
+            )
+            return _record_failure(message_id, worker_id, attempts, text, error.status, False, None)
+        text = (
+            f"The LMS no longer has the grade column {error.url} (HTTP {error.status}); it is looked up or "
+            f"created again on the next attempt. The LMS said: {error.message}"
+        )
+        return _record_failure(message_id, worker_id, attempts, text, error.status, True, None)
     except ServiceError as error:
         db.session.rollback()
         return _record_failure(

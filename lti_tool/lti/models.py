@@ -40,6 +40,8 @@ class Registration(TimestampMixin, db.Model):
     product_family_code: Mapped[str | None] = mapped_column(String(100))
     is_default_for_issuer: Mapped[bool] = mapped_column(default=False)
     is_active: Mapped[bool] = mapped_column(default=True)
+    # The catalog is shared by every platform: only the admins of a registration trusted with it may change it.
+    manages_catalog: Mapped[bool] = mapped_column(default=False)
 
     deployments: Mapped[list[Deployment]] = relationship(back_populates="registration", cascade="all, delete-orphan")
 

@@ -201,7 +201,10 @@ def register_platform(
     registration = _find_registration(issuer, client_id)
     if registration is None:
         has_sibling = db.session.scalar(db.select(Registration.id).where(Registration.issuer == issuer).limit(1))
-        registration = Registration(issuer=issuer, client_id=client_id, is_default_for_issuer=has_sibling is None)
+        is_first = db.session.scalar(db.select(Registration.id).limit(1)) is None
+        # The first platform registered is the tool's home: its admins manage the shared catalog.
+        registration = Registration(issuer=issuer, client_id=client_id, is_default_for_issuer=has_sibling is None,
+                                    manages_catalog=is_first)
         db.session.add(registration)
     registration.name = (name or "").strip() or f"{product_family_code or 'LMS'} at {urlsplit(issuer).netloc}"
     registration.auth_login_url = _require_url(auth_login_url, "authorization (login) URL")
@@ -219,6 +222,13 @@ def register_platform(
     db.session.flush()
     forget_frame_origins()
     current_app.logger.info("registered platform %s client %s", issuer, client_id)
+    return registration
+
+
+def set_catalog_manager(registration: Registration, manages: bool) -> Registration:
+    """Let (or stop) this platform's admins manage the catalog that every platform shares."""
+    registration.manages_catalog = manages
+    db.session.flush()
     return registration
 
 

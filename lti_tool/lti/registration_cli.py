@@ -1,4 +1,4 @@
-"""`flask --app wsgi platforms add|list|remove|invite`: manual registration and registration invites."""
+"""`flask --app wsgi platforms add|list|remove|invite|catalog-manager`: manual registration and registration invites."""
 
 from __future__ import annotations
 
@@ -57,7 +57,8 @@ def platforms_list():
         return
     for r in registrations:
         state = "active" if r.is_active else "inactive"
-        click.echo(f"{r.id}  {r.name}  {state}")
+        catalog = ", manages the catalog" if r.manages_catalog else ""
+        click.echo(f"{r.id}  {r.name}  {state}{catalog}")
         click.echo(f"    issuer     {r.issuer}")
         click.echo(f"    client id  {r.client_id}")
         click.echo(f"    login      {r.auth_login_url}")
@@ -108,3 +109,20 @@ def platforms_invite(expires_hours, note):
         click.echo("warning: BASE_URL is not set; prefix the path below with the tool's public origin", err=True)
     click.echo(f"{base}/lti/register?invite={token}")
     click.echo(f"single use, expires {invite.expires_at.isoformat()}", err=True)
+
+
+@platforms_cli.command("catalog-manager")
+@click.argument("registration_id", type=int)
+@click.option("--on/--off", "manages", default=True, show_default=True,
+              help="Whether this platform's admins may manage the catalog that every platform shares.")
+def platforms_catalog_manager(registration_id, manages):
+    """Trust (or stop trusting) one platform's admins with the shared catalog."""
+    from lti_tool.lti.registration import find_registration_to_remove, set_catalog_manager
+
+    try:
+        registration = set_catalog_manager(find_registration_to_remove(registration_id), manages)
+    except DomainError as error:
+        _fail(error)
+    db.session.commit()
+    verb = "may now manage" if manages else "may no longer manage"
+    click.echo(f"{registration.name}: its admins {verb} the catalog")

@@ -147,6 +147,7 @@ def _answer(artifact: Artifact, notice: str, status: int):
             size=artifact.size,
             content_type=artifact.content_type,
             sha256=artifact.sha256,
+            version=artifact.attempt.version,  # the page's script keeps it, so its next save is not stale
             download_url=url_for("artifacts.download", artifact_id=artifact.id, ltik=g.ltik),
             play_url=url_for("artifacts.play", artifact_id=artifact.id, ltik=g.ltik) if artifact.is_playable else None,
         ), status
@@ -172,16 +173,12 @@ def replace(artifact_id: int):
     old = services.get_own_artifact(current_launch().user_id, artifact_id)
     attempt = old.attempt
     _refuse_unless_open(attempt)
-    position, title = old.position, _sent_title() or old.title
     received = _receive_file()
-    old_key = services.remove_artifact(old)
-    artifact = services.add_file_artifact(attempt, received.stored, received.file_name, received.content_type,
-                                          title)
-    artifact.position = position
-    db.session.flush()
+    old_key = services.replace_file_artifact(old, received.stored, received.file_name, received.content_type,
+                                             _sent_title())
     if old_key:
         after_commit(lambda: storage().delete(old_key))
-    return _answer(artifact, "artifact-replaced", 200)
+    return _answer(old, "artifact-replaced", 200)
 
 
 @bp.post("/<int:artifact_id>/remove")
@@ -189,11 +186,12 @@ def replace(artifact_id: int):
 def remove(artifact_id: int):
     """Remove a file or link from a draft; the stored file is deleted once the removal is committed."""
     artifact = services.get_own_artifact(current_launch().user_id, artifact_id)
+    attempt = artifact.attempt
     key = services.remove_artifact(artifact)
     if key:
         after_commit(lambda: storage().delete(key))
     if request.accept_mimetypes.best == "application/json":
-        return jsonify(removed=artifact_id)
+        return jsonify(removed=artifact_id, version=attempt.version)
     return redirect(url_for("submissions.page", ltik=g.ltik, notice="artifact-removed"), code=303)
 
 

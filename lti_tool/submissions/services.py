@@ -221,12 +221,27 @@ def save_draft(attempt: Attempt, changes: dict, expected_version: int, *, now: d
 
 
 def _touch(attempt: Attempt, now: datetime) -> None:
-    """An artifact changed: the attempt is a draft now, and its version moves on like a text save."""
+    """An artifact changed: the attempt is a draft now, and its version moves on like a text save.
+
+    One conditional UPDATE (`version + 1`), so two changes at once both count and a confirmation page,
+    autosave or form opened before this change is refused as stale instead of acting on the old files.
+    """
+    db.session.flush()
     becomes_draft = attempt.status in (SubmissionStatus.NEW, SubmissionStatus.REOPENED)
-    attempt.content_changed_at = now
+    values = {"version": Attempt.version + 1, "content_changed_at": now}
     if becomes_draft:
-        attempt.status = SubmissionStatus.DRAFT.value
-        db.session.flush()
+        values["status"] = SubmissionStatus.DRAFT.value
+    touched = db.session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt.id, Attempt.status != SubmissionStatus.SUBMITTED.value)
+        .values(**values),
+        execution_options={"synchronize_session": False},
+    )
+    db.session.expire(attempt, ["version", "status", "content_changed_at"])
+    if touched.rowcount != 1:  # submitted from another tab between the check and this change
+        raise AttemptLocked("This attempt was submitted (perhaps from another tab), so it can no longer change.",
+                            hint="Your submitted work is shown on the submission page. Nothing was lost.")
+    if becomes_draft:
         _queue_progress(attempt, "InProgress", "NotReady")
 
 
@@ -282,6 +297,28 @@ def add_file_artifact(attempt: Attempt, stored, file_name: str, content_type: st
     _touch(attempt, now)
     db.session.flush()
     return artifact
+
+
+def replace_file_artifact(old: Artifact, stored, file_name: str, content_type: str, title: str | None = None, *,
+                          now: datetime | None = None) -> str | None:
+    """Put a new file (already checked and stored) in an artifact's place: same position, same caption unless a
+    new caption is given. Returns the old storage key, which the caller deletes after the commit."""
+    now = now or utcnow()
+    _check_open(old.attempt, now)
+    old_key = old.storage_key
+    if title is not None and title.strip():
+        old.title = _clean_title(title)
+    old.kind = ArtifactKind.FILE.value
+    old.url = None
+    old.file_name = file_name
+    old.storage_key = stored.key
+    old.content_type = content_type
+    old.size = stored.size
+    old.sha256 = stored.sha256
+    old.created_at = now
+    _touch(old.attempt, now)
+    db.session.flush()
+    return old_key
 
 
 def update_artifact_title(artifact: Artifact, title: str | None, *, now: datetime | None = None) -> Artifact:

@@ -54,6 +54,7 @@ NOTICES = {
     "artifact-added": "File added.",
     "artifact-removed": "Removed.",
     "artifact-replaced": "File replaced.",
+    "started": "You are enrolled in the current term. This is your new attempt; your earlier work is kept.",
 }
 TEXT_VALUES = ("overview", "reflection", "collaboration", "collaborators")
 ALLOWED_EXTENSIONS = (".pdf", ".doc", ".docx", ".odt", ".rtf", ".txt", ".png", ".gif", ".jpeg", ".jpg",
@@ -111,8 +112,12 @@ def _bound_microcredential(launch):
     return resource_link, microcredential
 
 
-def _enrollment_for(launch, *, enroll: bool):
-    """This person's enrollment in the bound micro-credential (the current term's, else their latest)."""
+def _enrollment_for(launch):
+    """The enrollment whose work the page shows: the current term's; else the person's latest (an unfinished
+    draft of an earlier term must stay reachable); a new enrollment only for someone who has none at all.
+
+    Starting again in a newer term is the person's choice (`start`), never a side effect of opening the page.
+    """
     resource_link, microcredential = _bound_microcredential(launch)
     term = current_term()
     if term is not None:
@@ -120,20 +125,18 @@ def _enrollment_for(launch, *, enroll: bool):
         if existing is not None:
             return existing
     earlier = _latest_enrollment(launch.user_id, microcredential.id)
+    if earlier is not None:
+        return earlier
     if term is None:
-        if earlier is not None:
-            return earlier
         raise EnrollmentClosed("No term is open for enrollment.", hint="Ask your instructor when the next one opens.")
-    if not enroll:
-        if earlier is not None:
-            return earlier
-        raise NotFound("You have not started this micro-credential yet.", hint="Open the activity from your course.")
-    try:
-        return services.enroll(launch.user, microcredential, term, resource_link)
-    except EnrollmentClosed:
-        if earlier is not None:  # a closed term's work stays readable
-            return earlier
-        raise
+    return services.enroll(launch.user, microcredential, term, resource_link)
+
+
+def _new_term_offer(enrollment: Enrollment, term):
+    """The current term, when the page shows another term's work and the current one can be joined now."""
+    if term is None or term.id == enrollment.term_id or not term.is_enrollment_open(utcnow()):
+        return None
+    return term
 
 
 def _latest_enrollment(user_id: int, microcredential_id: int):
@@ -231,17 +234,41 @@ def size_label(size: int | None) -> str:
 @bp.get("/")
 @educator_only
 def page():
-    """The submission page; the first visit enrolls the educator (never past the term's limit)."""
+    """The submission page; the very first visit enrolls the educator (never past the term's limit)."""
     launch = current_launch()
     try:
-        enrollment = _enrollment_for(launch, enroll=True)
+        enrollment = _enrollment_for(launch)
     except (MicroCredentialFull, EnrollmentClosed) as error:
-        _, microcredential = _bound_microcredential(launch)
-        return render_template("submissions/full.html", error=error, microcredential=microcredential,
-                               user=launch.user, course=launch.context), error.status
+        return _not_enrolled(launch, error)
     attempt = services.current_attempt(enrollment)
     notice = NOTICES.get(request.args.get("notice", ""))
-    return render_template("submissions/page.html", **_context(attempt, notice=notice))
+    term = current_term()
+    return render_template("submissions/page.html", **_context(
+        attempt, notice=notice, other_term=term is not None and term.id != enrollment.term_id,
+        start_term=_new_term_offer(enrollment, term),
+    ))
+
+
+def _not_enrolled(launch, error: Conflict):
+    _, microcredential = _bound_microcredential(launch)
+    return render_template("submissions/full.html", error=error, microcredential=microcredential,
+                           user=launch.user, course=launch.context), error.status
+
+
+@bp.post("/start")
+@educator_only
+def start():
+    """Enroll in the current term because the person chose to (their earlier term's work stays as it is)."""
+    launch = current_launch()
+    resource_link, microcredential = _bound_microcredential(launch)
+    term = current_term()
+    if term is None or request.form.get("term_id") != str(term.id):
+        return redirect(_page_url(), code=303)  # the terms moved on since the page was shown: show them again
+    try:
+        services.enroll(launch.user, microcredential, term, resource_link)
+    except (MicroCredentialFull, EnrollmentClosed) as error:
+        return _not_enrolled(launch, error)
+    return redirect(_page_url("started"), code=303)
 
 
 @bp.post("/")
@@ -250,29 +277,29 @@ def act():
     """Save changes, ask to submit (after keeping the text sent along), or confirm the submission."""
     attempt = _posted_attempt()
     action = request.form.get("action", "save")
-    version = _posted_version()
     if action == "confirm":
-        return _confirm(attempt, version)
-    if action not in ("save", "submit"):
-        raise InvalidInput("Choose Save changes or Submit.")
+        return _confirm(attempt, _posted_version())
     before = attempt.version
     try:
-        services.save_draft(attempt, services.clean_changes(request.form), version)
-    except (StaleSave, AttemptLocked, DeadlinePassed) as error:
+        if action not in ("save", "submit"):
+            raise InvalidInput("Choose Save changes or Submit.")
+        services.save_draft(attempt, services.clean_changes(request.form), _posted_version())
+    except (StaleSave, AttemptLocked, DeadlinePassed, InvalidInput) as error:
         return _refused_save(attempt, error)
     if action == "submit":
         return redirect(url_for("submissions.confirm", ltik=g.ltik, attempt_id=attempt.id), code=303)
     return redirect(_page_url("saved" if attempt.version != before else "unchanged"), code=303)
 
 
-def _refused_save(attempt: Attempt, error: Conflict):
-    """A 409 page that gives the person their text back, next to what is saved now."""
+def _refused_save(attempt: Attempt, error: Conflict | InvalidInput):
+    """A page that gives the person their text back, next to what is saved now (409; 400 for a bad field)."""
     db.session.rollback()
     db.session.refresh(attempt)
     return render_template(
         "submissions/conflict.html",
-        **_context(attempt, error=error, values=_sent_text(), is_stale=isinstance(error, StaleSave)),
-    ), 409
+        **_context(attempt, error=error, values=_sent_text(), is_stale=isinstance(error, StaleSave),
+                   is_invalid=isinstance(error, InvalidInput)),
+    ), error.status
 
 
 @bp.get("/confirm")

@@ -161,3 +161,55 @@ def test_two_tabs_a_stale_page_gives_the_text_back(app, lms, page, catalog):
     first.get_by_role("button", name="Keep my text").click()
     first.locator("#notice").filter(has_text="Saved.").wait_for(timeout=10000)
     assert first.locator("textarea[name=overview]").input_value() == "Written in the first tab, later"
+
+
+def _hold(page, pattern: str) -> list:
+    held = []
+    page.route(re.compile(pattern), lambda route: held.append(route))
+    return held
+
+
+def _wait_for(page, held: list, what: str) -> None:
+    for _ in range(100):
+        if held:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"{what} never left the page")
+
+
+def _start_upload(frame, name: str) -> None:
+    frame.locator("#artifact-file").set_input_files(
+        {"name": name, "mimeType": "audio/wav", "buffer": _one_second_of_silence()})
+    frame.locator("button[form=upload-form]").click()
+
+
+def test_text_typed_while_a_file_uploads_is_saved_before_the_page_reloads(app, lms, page, catalog):
+    frame = _open_activity(page, lms)
+
+    # typed during the upload, just before it finishes (no autosave yet): saved before the reload
+    uploads = _hold(page, r".*/artifacts/upload\?.*")
+    _start_upload(frame, "first.wav")
+    _wait_for(page, uploads, "the upload")
+    frame.locator("textarea[name=overview]").fill("Typed while the first file uploaded")
+    uploads.pop().continue_()
+    frame.locator("#notice").filter(has_text="File added.").wait_for(timeout=10000)
+    assert frame.locator("textarea[name=overview]").input_value() == "Typed while the first file uploaded"
+
+    # an autosave that reaches the tool after the upload (so it is refused as stale), whose answer comes first:
+    # the page takes the upload's version, saves the text again, and only then reloads
+    _start_upload(frame, "second.wav")
+    _wait_for(page, uploads, "the upload")
+    autosaves = _hold(page, r".*/submission/autosave$")
+    frame.locator("textarea[name=reflection]").fill("Typed while the second file uploaded")
+    _wait_for(page, autosaves, "the autosave")
+    upload = uploads.pop()
+    answer = upload.fetch()  # the upload is stored and committed (the version moves on); its answer is held back
+    page.unroute(re.compile(r".*/submission/autosave$"))
+    autosaves.pop().continue_()
+    frame.locator("#autosave-status").filter(has_text="Not saved").wait_for(timeout=10000)
+    upload.fulfill(response=answer)
+    page.unroute_all()
+    frame.locator("li.artifact").nth(1).wait_for(timeout=10000)  # the page reloaded, with both files
+    assert frame.locator("#notice").inner_text() == "File added."
+    assert frame.locator("textarea[name=reflection]").input_value() == "Typed while the second file uploaded"
+    assert frame.locator("textarea[name=overview]").input_value() == "Typed while the first file uploaded"

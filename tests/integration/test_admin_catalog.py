@@ -303,3 +303,21 @@ def test_script_in_admin_fields_is_escaped_on_the_public_pages(app, browser, liv
     assert "<script>" not in admin_list.text
     edit = browser.get(_admin_url(live_tool, "/questioning-strategies/edit"), params={"ltik": admin})
     assert "<script>" not in edit.text
+
+
+def test_admins_of_a_platform_not_trusted_with_the_catalog_cannot_change_it(app, browser, platform, live_tool,
+                                                                             catalog):
+    from lti_tool.extensions import db
+    from lti_tool.lti.models import Registration
+
+    with app.app_context():
+        db.session.scalar(db.select(Registration)).manages_catalog = False
+        db.session.commit()
+    admin = browser.launch(person="admin")
+    page = browser.get(live_tool.url + "/admin/catalog/", params={"ltik": admin.ltik})
+    assert page.status_code == 403
+    assert "shared by every LMS" in page.text
+    retire = browser.post(live_tool.url + "/admin/catalog/self-assessment-growth/retire", data={"ltik": admin.ltik})
+    assert retire.status_code == 403
+    home = browser.get(live_tool.url + "/admin/", params={"ltik": admin.ltik})
+    assert "Manage the catalog" not in home.text

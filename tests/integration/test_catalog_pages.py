@@ -98,20 +98,17 @@ def test_the_page_shows_the_terms_dates_deadline_time_remaining_and_seats(app, b
     assert f"<dt>Seats left</dt><dd>{100 - taken}</dd>" in page.text
 
 
-def test_seats_left_count_the_enrollments_of_this_micro_credential_and_term(app, browser, live_tool, catalog):
+def test_seats_left_are_the_seats_the_earner_limit_holds(app, browser, live_tool, running_term):
     from lti_tool.catalog.services import current_term, get_microcredential
     from lti_tool.extensions import db
     from lti_tool.lti.models import LtiUser, ResourceLink
-    from lti_tool.submissions.models import Enrollment
+    from lti_tool.submissions.services import enroll
 
     launch = browser.launch(person="learner", resource_link_id="seats-1")
     with app.app_context():
-        db.session.execute(db.delete(Enrollment))
         user = db.session.scalar(db.select(LtiUser).limit(1))
         link = db.session.scalar(db.select(ResourceLink).where(ResourceLink.resource_link_id == "seats-1"))
-        mc = get_microcredential("feedback-to-promote-learning")
-        db.session.add(Enrollment(user_id=user.id, microcredential_id=mc.id, term_id=current_term().id,
-                                  resource_link_id=link.id))
+        enroll(user, get_microcredential("feedback-to-promote-learning"), current_term(), link)
         db.session.commit()
     counted = _page(browser, live_tool, launch, "/catalog/feedback-to-promote-learning")
     other = _page(browser, live_tool, launch, "/catalog/self-assessment-growth")

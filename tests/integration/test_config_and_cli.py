@@ -191,3 +191,37 @@ def test_admin_page_needs_the_admin_duty(app, live_tool, duties):
 
 def test_admin_page_without_a_launch_is_refused(app, live_tool):
     assert requests.get(live_tool.url + "/admin/", timeout=10).status_code == 403
+
+
+def test_the_admin_page_shows_only_the_admins_own_platform(app, browser, platform, live_tool):
+    from lti_tool.extensions import db
+    from lti_tool.lti.models import Deployment, Registration
+
+    with app.app_context():
+        other = Registration(name="Another university", issuer="https://other-lms.example", client_id="other-client",
+                             auth_login_url="https://other-lms.example/auth", auth_token_url="https://other-lms.example/token",
+                             key_set_url="https://other-lms.example/jwks")
+        other.deployments = [Deployment(deployment_id="other-deployment")]
+        db.session.add(other)
+        db.session.commit()
+    admin = browser.launch(person="admin")
+    page = browser.get(live_tool.url + "/admin/", params={"ltik": admin.ltik})
+    assert page.status_code == 200
+    assert platform.issuer in page.text
+    assert "other-lms.example" not in page.text
+    assert "other-client" not in page.text
+
+
+def test_catalog_manager_command(runner, app, platform):
+    from lti_tool.extensions import db
+    from lti_tool.lti.models import Registration
+
+    with app.app_context():
+        registration_id = db.session.scalar(db.select(Registration.id))
+    result = runner.invoke(args=["platforms", "catalog-manager", str(registration_id), "--off"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert db.session.get(Registration, registration_id).manages_catalog is False
+    assert "manages the catalog" not in runner.invoke(args=["platforms", "list"]).output
+    runner.invoke(args=["platforms", "catalog-manager", str(registration_id), "--on"])
+    assert "manages the catalog" in runner.invoke(args=["platforms", "list"]).output

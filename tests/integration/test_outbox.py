@@ -469,3 +469,138 @@ def test_the_worker_thread_sends_and_stops(app_context, lms, monkeypatch):
         app_context.extensions.pop("outbox_worker", None)
     assert not thread.is_alive()
     assert len(lms.scores_for()) == 1
+
+
+def test_a_failed_score_is_not_sent_after_a_newer_one_went_ahead(app_context, client, lms):
+    link, (person, admin) = make_course(lms)
+    enqueue_score(link, person, "InProgress", "NotReady")
+    enqueue_score(link, person, "Submitted", "PendingManual")
+    db.session.commit()
+    lms.fail_next(SCORES, status=400, message="The gradebook is locked")
+
+    assert worker.run_once(app_context) == 1  # the first one only; it fails for good
+    assert worker.run_once(app_context) == 1  # the newer one is not held back by a failed one
+    [(older, failed, _), (newer, sent, _)] = message_states()
+    assert (failed, sent) == ("failed", "sent")
+    assert [s["activityProgress"] for s in lms.scores_for()] == ["Submitted"]
+
+    ltik = admin_ltik(link.context.deployment.registration_id, admin)
+    html = as_new_request(client).get("/admin/outbox/", query_string={"ltik": ltik}).get_data(as_text=True)
+    assert 'data-went-ahead="1"' in html
+    assert f"#{newer})" in html
+    assert "Mark as out of date" in html
+
+    response = as_new_request(client).post(f"/admin/outbox/{older}/retry", data={"ltik": ltik})
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"#message-{older}")
+    drain(app_context)
+
+    assert [s["activityProgress"] for s in lms.scores_for()] == ["Submitted"]  # never InProgress after it
+    assert [s for _, s, _ in message_states()] == ["superseded", "sent"]
+    html = as_new_request(client).get("/admin/outbox/", query_string={"ltik": ltik}).get_data(as_text=True)
+    assert "A newer score for this person was already sent; this one is out of date" in html
+    assert f'<tr id="message-{older}" data-status="superseded">' in html
+    assert '<td data-status="superseded">1</td>' in html
+    assert "Nothing has failed" in html
+
+
+def test_a_retried_score_is_sent_when_no_newer_one_was(app_context, client, lms):
+    link, (person, admin) = make_course(lms)
+    enqueue_score(link, person, "InProgress", "NotReady")
+    enqueue_score(link, person, "Submitted", "PendingManual")
+    db.session.commit()
+    lms.fail_next(SCORES, status=400, count=2)
+    drain(app_context)
+    [(older, _, _), (newer, _, _)] = message_states()
+    assert [s for _, s, _ in message_states()] == ["failed", "failed"]
+
+    ltik = admin_ltik(link.context.deployment.registration_id, admin)
+    for message_id in (older, newer):
+        assert as_new_request(client).post(f"/admin/outbox/{message_id}/retry", data={"ltik": ltik}).status_code == 302
+    drain(app_context)
+
+    assert [s["activityProgress"] for s in lms.scores_for()] == ["InProgress", "Submitted"]
+    assert [s for _, s, _ in message_states()] == ["sent", "sent"]
+
+
+def test_the_worker_does_not_send_a_retried_score_once_a_newer_one_was_sent(app_context, client, lms):
+    """The admin retried while nothing newer was sent; a newer score got through before the worker's turn."""
+    link, (person, admin) = make_course(lms)
+    enqueue_score(link, person, "InProgress", "NotReady")
+    enqueue_score(link, person, "Submitted", "PendingManual")
+    db.session.commit()
+    lms.fail_next(SCORES, status=400, count=2)
+    drain(app_context)
+    [(older, _, _), (newer, _, _)] = message_states()
+
+    ltik = admin_ltik(link.context.deployment.registration_id, admin)
+    as_new_request(client).post(f"/admin/outbox/{older}/retry", data={"ltik": ltik})
+    assert db.session.get(OutboxMessage, older).status == "pending"
+    # Meanwhile the newer one reached the LMS (e.g. a worker that claimed it just before the retry).
+    db.session.get(OutboxMessage, newer).status = "sent"
+    db.session.get(OutboxMessage, newer).sent_at = datetime.now(UTC)
+    db.session.commit()
+
+    drain(app_context)
+
+    assert lms.scores_for() == []
+    assert [s for _, s, _ in message_states()] == ["superseded", "sent"]
+
+
+def _forget_in_the_lms(lms) -> str:
+    """The teacher deletes the tool's grade column in the LMS."""
+    [item_id] = list(lms.line_items)
+    del lms.line_items[item_id]
+    return item_id
+
+
+def test_a_line_item_deleted_in_the_lms_is_found_or_created_again(app_context, lms):
+    link, (person, other) = make_course(lms)
+    old_id = _forget_in_the_lms(lms)
+    enqueue_score(link, person, "Completed", "FullyGraded", score_given=8)
+    enqueue_score(link, other, "Submitted", "PendingManual")
+    db.session.commit()
+
+    assert worker.run_once(app_context) == 2
+    states = message_states()
+    # Retryable once, not failed; the other person's score, next in the batch, went to a new column at once.
+    assert [(s, a) for _, s, a in states] == [("pending", 1), ("sent", 1)]
+    message = db.session.get(OutboxMessage, states[0][0])
+    assert message.last_status_code == 404
+    assert "looked up or created again" in message.last_error
+    drain(app_context)
+
+    [new_id] = list(lms.line_items)
+    assert new_id != old_id
+    assert lms.line_items[new_id]["data"]["resourceLinkId"] == "RL-1"
+    assert sorted(s["userId"] for s in lms.scores_for(new_id)) == ["User-0", "User-1"]
+    assert [(s, a) for _, s, a in message_states()] == [("sent", 2), ("sent", 1)]
+    [line_item] = db.session.scalars(db.select(LineItem)).all()
+    assert line_item.url == lms.line_item_url(new_id)
+    assert len(lms.requests_to(f"/lineitems/{COURSE}", "POST")) - len(lms.requests_to(SCORES, "POST")) == 1
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_a_second_404_for_the_line_item_fails_for_good(app_context, client, lms, status):
+    link, (person, admin) = make_course(lms)
+    enqueue_score(link, person, "Completed", "FullyGraded", score_given=8)
+    db.session.commit()
+    lms.fail_next(SCORES, status=status, count=2, message="No such line item")
+
+    drain(app_context)
+
+    [(message_id, state, attempts)] = message_states()
+    assert (state, attempts) == ("failed", 2)
+    message = db.session.get(OutboxMessage, message_id)
+    assert f"answered HTTP {status} again" in message.last_error
+    assert "No such line item" in message.last_error
+    assert len(lms.requests_to(f"/lineitems/{COURSE}", "GET")) == 1  # looked up once, between the two
+    assert [r.status for r in lms.requests_to(SCORES, "POST")] == [status, status]
+
+    ltik = admin_ltik(link.context.deployment.registration_id, admin)
+    html = as_new_request(client).get("/admin/outbox/", query_string={"ltik": ltik}).get_data(as_text=True)
+    assert f"answered HTTP {status} again" in html
+    as_new_request(client).post(f"/admin/outbox/{message_id}/retry", data={"ltik": ltik})
+    drain(app_context)
+    assert [(s, a) for _, s, a in message_states()] == [("sent", 1)]
+    assert len(lms.scores_for()) == 1

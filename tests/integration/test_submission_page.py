@@ -361,3 +361,157 @@ def test_enrollment_past_the_limit_under_concurrency(app, platform, catalog):
         assert "You have not been enrolled" in html.unescape(response.text)
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count()).select_from(Enrollment)) == 3
+
+
+# -- versions: artifact changes count as changes -------------------------------------------------------------
+def test_a_confirmation_opened_before_the_files_changed_in_another_tab_is_refused(app, browser, catalog):
+    response = _page(browser)
+    page = _complete(browser, response)
+    confirm = _post(browser, page, action="submit")
+    assert "Submit attempt 1?" in confirm.text
+    before = _attempt(app, _hidden(page)["attempt_id"]).version
+
+    # another tab adds a second work example after the confirmation page was opened
+    other = browser.post(_url(response, "/submission/links"),
+                         data={**_ids(response), "artifact_url": "https://example.org/other", "artifact_title": ""})
+    assert other.status_code == 200
+    assert _attempt(app, _hidden(page)["attempt_id"]).version == before + 1
+
+    refused = browser.submit_form(confirm, action="confirm")
+    assert refused.status_code == 409
+    assert "another tab" in refused.text
+    assert _status(_page(browser)) == "draft"
+    assert _scores(app) == [("InProgress", "NotReady")]
+
+
+def test_typing_then_adding_a_link_keeps_the_text_and_the_page_has_the_latest_version(app, browser, catalog):
+    response = _page(browser)
+    # what the script does: save the text first, then post the link form
+    saved = _post(browser, response, action="save", overview="Typed just before adding a link")
+    assert saved.status_code == 200
+    linked = browser.post(_url(response, "/submission/links"),
+                          data={**_ids(saved), "artifact_url": "https://example.org/plan", "artifact_title": "Plan"})
+    assert linked.status_code == 200 and "Link added." in linked.text
+    attempt = _attempt(app, _hidden(linked)["attempt_id"])
+    assert int(_hidden(linked)["version"]) == attempt.version == int(_hidden(saved)["version"]) + 1
+    assert "Typed just before adding a link" in linked.text
+
+    again = _post(browser, linked, action="save", overview="And more after it")  # no spurious conflict
+    assert again.status_code == 200 and "Saved." in again.text
+
+
+# -- a refused field keeps the text ---------------------------------------------------------------------------
+@pytest.mark.parametrize("values", [
+    {"overview": "x" * 100_001, "reflection": "My careful reflection"},
+    {"collaboration": "maybe", "reflection": "My careful reflection"},
+    {"version": "", "reflection": "My careful reflection"},
+    {"version": "seven", "reflection": "My careful reflection"},
+    {"action": "publish", "reflection": "My careful reflection"},
+], ids=["too-long", "bad-collaboration", "no-version", "garbled-version", "bad-action"])
+def test_an_invalid_save_gives_the_text_back_with_a_way_to_keep_it(app, browser, catalog, values):
+    response = _page(browser)
+    values = {"action": "save", "overview": "My careful overview", **values}
+    refused = _post(browser, response, **values)
+    assert refused.status_code == 400, refused.text[:300]
+    assert "My careful reflection" in refused.text
+    assert "Keep my text" in refused.text  # the compare-and-keep form, with the current version
+    if values["overview"].startswith("xxx"):
+        assert "longer than 100,000 characters" in refused.text
+        assert refused.text.count("x" * 1000) >= 1
+    assert _attempt(app, _hidden(response)["attempt_id"]).reflection == ""
+
+    kept = browser.submit_form(refused, action="save", overview="Shorter", collaboration="no",
+                               reflection="My careful reflection")
+    assert kept.status_code == 200 and "Saved." in kept.text
+    assert _attempt(app, _hidden(response)["attempt_id"]).reflection == "My careful reflection"
+
+
+# -- a new term ------------------------------------------------------------------------------------------------
+def _move_to_a_new_term(app, *, old_deadline_passed: bool = True) -> tuple[int, int]:
+    """The sample term ends (its deadline passed, or still ahead); a new term's enrollment is open today."""
+    from lti_tool.catalog.models import Term
+    from lti_tool.core.models import utcnow
+    from lti_tool.extensions import db
+
+    with app.app_context():
+        now = utcnow()
+        old = db.session.scalars(db.select(Term).order_by(Term.final_deadline_at.desc())).first()
+        old.enrollment_opens_at = now - timedelta(days=120)
+        old.enrollment_closes_at = now - timedelta(days=90)
+        old.recommended_submission_at = now - timedelta(days=60)
+        old.final_deadline_at = now - timedelta(days=1) if old_deadline_passed else now + timedelta(days=5)
+        new = Term(key="next-term", title="The Next Term", enrollment_opens_at=now - timedelta(days=2),
+                   enrollment_closes_at=now + timedelta(days=30), recommended_submission_at=now + timedelta(days=40),
+                   final_deadline_at=now + timedelta(days=60), time_zone="UTC")
+        db.session.add(new)
+        db.session.commit()
+        return old.id, new.id
+
+
+def _enrollments(app) -> list[tuple[int, int]]:
+    from lti_tool.extensions import db
+    from lti_tool.submissions.models import Enrollment
+
+    with app.app_context():
+        return [(e.term_id, len(e.attempts)) for e in db.session.scalars(db.select(Enrollment).order_by(Enrollment.id))]
+
+
+def test_an_unfinished_draft_of_an_earlier_term_stays_reachable_and_a_new_term_starts_by_choice(app, browser,
+                                                                                               catalog):
+    first = _page(browser)
+    _post(browser, first, action="save", overview="My draft from last term", reflection="Half a reflection")
+    old_term, new_term = _move_to_a_new_term(app)
+
+    shown = _page(browser)
+    text = html.unescape(shown.text)
+    assert _hidden(shown)["attempt_id"] == _hidden(first)["attempt_id"]
+    assert "My draft from last term" in text and "Half a reflection" in text
+    assert re.search(r"Your draft from .+ is shown; the deadline for it has passed", text)
+    assert "<textarea" not in shown.text  # read-only: its deadline passed
+    assert "Start in The Next Term" in text
+    assert _enrollments(app) == [(old_term, 1)]  # opening the page enrolled no one
+
+    start = next(form for form in forms_in(shown.text) if form["fields"].get("term_id"))
+    assert start["fields"]["term_id"] == str(new_term)
+    started = browser.post(_url(shown, "/submission/start"), data=start["fields"])
+    assert started.status_code == 200, started.text[:300]
+    assert "You are enrolled in the current term" in started.text
+    assert _status(started) == "new" and "This is attempt 1." in started.text
+    assert _hidden(started)["attempt_id"] != _hidden(first)["attempt_id"]
+    assert "Start in" not in started.text and "<textarea" in started.text
+    assert _enrollments(app) == [(old_term, 1), (new_term, 1)]
+    assert _attempt(app, _hidden(first)["attempt_id"]).overview == "My draft from last term"  # kept as it was
+
+    twice = browser.post(_url(shown, "/submission/start"), data=start["fields"])  # a double click: one enrollment
+    assert twice.status_code == 200
+    assert _enrollments(app) == [(old_term, 1), (new_term, 1)]
+
+
+def test_an_earlier_draft_whose_deadline_is_ahead_stays_editable(app, browser, catalog):
+    first = _page(browser)
+    _post(browser, first, action="save", overview="Still finishing it")
+    old_term, _ = _move_to_a_new_term(app, old_deadline_passed=False)
+    shown = _page(browser)
+    text = html.unescape(shown.text)
+    assert "Still finishing it" in text and "<textarea" in shown.text
+    assert "you can still finish it before its deadline" in text and "Start in The Next Term" in text
+    assert _enrollments(app) == [(old_term, 1)]
+    saved = _post(browser, shown, action="save", overview="Finished")
+    assert saved.status_code == 200 and "Saved." in saved.text
+
+
+def test_a_start_for_a_term_that_is_no_longer_current_enrolls_no_one(app, browser, catalog):
+    first = _page(browser)
+    old_term, new_term = _move_to_a_new_term(app)
+    shown = _page(browser)
+    answer = browser.post(_url(shown, "/submission/start"),
+                          data={"ltik": _hidden(first)["ltik"], "term_id": str(old_term)})
+    assert answer.status_code == 200
+    assert _enrollments(app) == [(old_term, 1)]
+
+
+def test_someone_with_no_enrollment_is_enrolled_in_the_current_term(app, browser, catalog):
+    _, new_term = _move_to_a_new_term(app)
+    shown = _page(browser)
+    assert _status(shown) == "new" and "Start in" not in shown.text
+    assert _enrollments(app) == [(new_term, 1)]

@@ -489,3 +489,70 @@ def test_nothing_changes_after_submit(app, browser, live_tool, educator, upload_
     assert stored_files(upload_root) == before
     assert [a.file_name for a in artifacts(app, educator.attempt_id)] == ["lesson-plan.pdf"]
     assert browser.get(live_tool.url + uploaded["download_url"]).status_code == 200  # still readable
+
+
+# -- versions: every artifact change moves the attempt's version on ------------------------------------------
+def _version(app, attempt_id: int) -> int:
+    from lti_tool.submissions.models import Attempt
+
+    with app.app_context():
+        return db.session.get(Attempt, attempt_id).version
+
+
+def test_adding_replacing_and_removing_a_file_each_move_the_version_on(app, browser, live_tool, educator):
+    start = _version(app, educator.attempt_id)
+    added = raw_upload(browser, live_tool.url, educator, "plan.pdf", PDF)
+    assert added.status_code == 201
+    assert added.json()["version"] == _version(app, educator.attempt_id) == start + 1
+
+    replaced = raw_upload(browser, live_tool.url, educator, "plan.png", PNG,
+                          path=f"/artifacts/{added.json()['id']}/replace")
+    assert replaced.status_code == 200
+    assert replaced.json()["version"] == _version(app, educator.attempt_id) == start + 2
+
+    form = form_upload(browser, live_tool.url, educator, "notes.pdf", PDF)
+    assert form.status_code == 303 and _version(app, educator.attempt_id) == start + 3
+
+    removed = browser.post(f"{live_tool.url}/artifacts/{added.json()['id']}/remove", data={"ltik": educator.ltik},
+                           headers={"Accept": "application/json"})
+    assert removed.json() == {"removed": added.json()["id"], "version": start + 4}
+    assert _version(app, educator.attempt_id) == start + 4
+
+
+def test_an_autosave_based_on_the_version_before_an_upload_is_refused_with_its_text(app, browser, live_tool,
+                                                                                    educator):
+    """The page's script adopts the upload's version (mine + 1) and saves again; the tool never takes old text."""
+    start = _version(app, educator.attempt_id)
+    added = raw_upload(browser, live_tool.url, educator, "plan.pdf", PDF)
+    autosave = f"{live_tool.url}/submission/autosave"
+    headers = {"X-Launch-Token": educator.ltik, "Accept": "application/json"}
+    stale = browser.post(autosave, headers=headers, data={"attempt_id": educator.attempt_id, "version": start,
+                                                          "overview": "Typed while it uploaded"})
+    assert stale.status_code == 409
+    assert stale.json()["error"] == "stale" and stale.json()["values"] == {"overview": "Typed while it uploaded"}
+
+    again = browser.post(autosave, headers=headers, data={"attempt_id": educator.attempt_id,
+                                                          "version": added.json()["version"],
+                                                          "overview": "Typed while it uploaded"})
+    assert again.status_code == 200 and again.json()["version"] == start + 2
+
+
+def test_replacing_keeps_the_artifact_its_place_and_caption_through_the_service(app, educator):
+    from lti_tool.core.storage import StoredFile
+    from lti_tool.submissions import services
+    from lti_tool.submissions.models import Attempt
+
+    with app.app_context():
+        attempt = db.session.get(Attempt, educator.attempt_id)
+        first = services.add_link_artifact(attempt, "https://example.org/a", "Kept caption")
+        services.add_link_artifact(attempt, "https://example.org/b")
+        before = attempt.version
+        stored = StoredFile(key="ab/new-key", size=12, sha256="0" * 64)
+        old_key = services.replace_file_artifact(first, stored, "new.pdf", "application/pdf")
+        assert old_key is None  # a link had no stored file
+        assert (first.kind, first.url, first.file_name, first.title, first.position) == (
+            "file", None, "new.pdf", "Kept caption", 0)
+        assert attempt.version == before + 1
+        services.replace_file_artifact(first, stored, "newer.pdf", "application/pdf", "New caption")
+        assert first.title == "New caption" and first.position == 0
+        db.session.rollback()

@@ -46,7 +46,7 @@ def platform_server(live_tool):
     server.stop()
 
 
-def register_platform(app, platform: TestPlatform, deployment_ids=("1",)):
+def register_platform(app, platform: TestPlatform, deployment_ids=("1",), manages_catalog=True):
     """Store the platform's registration in the tool, as `flask platforms add` does."""
     from lti_tool.core.responses import forget_frame_origins
     from lti_tool.extensions import db
@@ -62,6 +62,7 @@ def register_platform(app, platform: TestPlatform, deployment_ids=("1",)):
             key_set_url=platform.jwks_url,
             product_family_code="moodle",
             is_default_for_issuer=True,
+            manages_catalog=manages_catalog,
         )
         registration.deployments = [Deployment(deployment_id=d) for d in deployment_ids]
         db.session.add(registration)

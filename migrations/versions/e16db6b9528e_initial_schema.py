@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 280204ff1631
+Revision ID: e16db6b9528e
 Revises: 
-Create Date: 2026-11-23 15:27:55.965261
+Create Date: 2026-11-23 15:46:07.517186
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '280204ff1631'
+revision = 'e16db6b9528e'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -84,6 +84,7 @@ def upgrade():
     sa.Column('product_family_code', sa.String(length=100), nullable=True),
     sa.Column('is_default_for_issuer', sa.Boolean(), nullable=False),
     sa.Column('is_active', sa.Boolean(), nullable=False),
+    sa.Column('manages_catalog', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_lti_registration')),
@@ -272,7 +273,7 @@ def upgrade():
     sa.CheckConstraint("kind IN ('score')", name=op.f('ck_gradebook_outbox_message_kind_known')),
     sa.CheckConstraint("status <> 'sending' OR leased_until IS NOT NULL", name=op.f('ck_gradebook_outbox_message_sending_has_lease')),
     sa.CheckConstraint("status <> 'sent' OR sent_at IS NOT NULL", name=op.f('ck_gradebook_outbox_message_sent_has_sent_at')),
-    sa.CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed')", name=op.f('ck_gradebook_outbox_message_status_known')),
+    sa.CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed', 'superseded')", name=op.f('ck_gradebook_outbox_message_status_known')),
     sa.CheckConstraint('attempts >= 0', name=op.f('ck_gradebook_outbox_message_attempts_not_negative')),
     sa.ForeignKeyConstraint(['line_item_id'], ['lti_line_item.id'], name=op.f('fk_gradebook_outbox_message_line_item_id_lti_line_item'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['registration_id'], ['lti_registration.id'], name=op.f('fk_gradebook_outbox_message_registration_id_lti_registration'), ondelete='CASCADE'),
