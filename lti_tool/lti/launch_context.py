@@ -112,7 +112,14 @@ def current_launch() -> LaunchContext:
                 "This page can only be opened from your course in the LMS.",
                 hint="Open the activity from your course.",
             )
-        g.lti_launch = read_launch_token(token)
+        launch = read_launch_token(token)
+        deployment = launch.deployment
+        if deployment is None or not deployment.is_active or not deployment.registration.is_active:
+            raise NotAllowed(
+                "This LMS's registration with the tool has been removed or switched off.",
+                hint="Ask your LMS administrator; nothing you saved has been deleted.",
+            )
+        g.lti_launch = launch
         g.ltik = token
     return g.lti_launch
 

@@ -441,9 +441,15 @@ def _platform_error_detail(response: requests.Response) -> str:
 
 
 def dynamic_registration(
-    openid_configuration_url: str, registration_token: str | None, tool: ToolDescription | None = None
+    openid_configuration_url: str,
+    registration_token: str | None,
+    tool: ToolDescription | None = None,
+    invite: RegistrationInvite | None = None,
 ) -> DynamicRegistrationResult:
-    """Register the tool with a platform (LTI DR 1.0 §3): read its configuration, post ours, store the answer."""
+    """Register the tool with a platform (LTI DR 1.0 §3): read its configuration, post ours, store the answer.
+
+    With an invite (production), the invite remembers the registration it produced.
+    """
     tool = tool or describe_tool()
     configuration = fetch_platform_configuration(openid_configuration_url, registration_token)
     body = client_registration_request(tool, configuration)
@@ -465,6 +471,9 @@ def dynamic_registration(
         product_family_code=product,
     )
     deployment = next((d for d in registration.deployments if d.deployment_id == str(deployment_id)), None)
+    if invite is not None:
+        invite.registration_id = registration.id
+        db.session.flush()
     return DynamicRegistrationResult(
         registration=registration,
         deployment=deployment,

@@ -47,9 +47,7 @@ def register():
                 "(Moodle: Site administration › Plugins › Manage tools; Canvas: Developer Keys › LTI Registration).",
             )
         invite = check_registration_allowed(request.args.get("invite"))
-        result = dynamic_registration(openid_configuration, registration_token)
-        if invite is not None:
-            invite.registration_id = result.registration.id
+        result = dynamic_registration(openid_configuration, registration_token, invite=invite)
     except DomainError as error:
         # Moodle shows the admin nothing but this page: it must say plainly what went wrong.
         db.session.rollback()

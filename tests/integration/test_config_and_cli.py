@@ -162,11 +162,15 @@ def test_cli_invite_prints_a_single_use_url_and_stores_only_its_hash(app, runner
 
 
 def _ltik(app, duties: tuple[str, ...]) -> str:
+    """A launch reference for the first deployment registered (as a launch through it would give)."""
+    from lti_tool.extensions import db
+    from lti_tool.lti.models import Deployment
+
     with app.test_request_context():
+        deployment_id = db.session.scalar(db.select(Deployment.id).order_by(Deployment.id).limit(1))
         return issue_launch_token(
-            LaunchContext(
-                launch_id="launch-1", user_id=1, deployment_id=1, context_id=None, resource_link_id=None, duties=duties
-            )
+            LaunchContext(launch_id="launch-1", user_id=1, deployment_id=deployment_id, context_id=None,
+                          resource_link_id=None, duties=duties)
         )
 
 
@@ -183,10 +187,22 @@ def test_admin_page_lists_platforms_for_an_admin(app, runner, live_tool):
 
 
 @pytest.mark.parametrize("duties", [("educator",), ("instructor",), ()])
-def test_admin_page_needs_the_admin_duty(app, live_tool, duties):
+def test_admin_page_needs_the_admin_duty(app, runner, live_tool, duties):
+    assert runner.invoke(args=ADD).exit_code == 0
     response = requests.get(live_tool.url + "/admin/", params={"ltik": _ltik(app, duties)}, timeout=10)
 
     assert response.status_code == 403
+    assert "need" in response.text.lower() or "role" in response.text.lower()
+
+
+def test_a_launch_through_a_removed_registration_is_refused(app, runner, live_tool):
+    assert runner.invoke(args=ADD).exit_code == 0
+    ltik = _ltik(app, ("admin",))
+    assert runner.invoke(args=["platforms", "remove", "--issuer", ADD[ADD.index("--issuer") + 1],
+                               "--client-id", ADD[ADD.index("--client-id") + 1], "--yes"]).exit_code == 0
+    response = requests.get(live_tool.url + "/admin/", params={"ltik": ltik}, timeout=10)
+    assert response.status_code == 403
+    assert "removed or switched off" in response.text
 
 
 def test_admin_page_without_a_launch_is_refused(app, live_tool):
