@@ -22,7 +22,7 @@ from pathlib import Path
 from bench.launches import run_launches, run_pages
 from bench.platform_server import PlatformServer, RequestCounter
 from bench.stats import ACCESS_LINE, access_log_times, ms, percentile  # noqa: F401  (ACCESS_LINE: kept importable)
-from bench.tool_server import Gunicorn, flask, free_port, tool_environment
+from bench.tool_server import Gunicorn, free_port, set_up_tool, tool_environment
 
 TARGET_RATIO = 3.0
 UPLOAD_DELTA_LIMIT_MIB = 64
@@ -92,13 +92,9 @@ def launch_section(args, outcome: Outcome) -> None:
     try:
         print(f"bench: temp dir {workdir}; database {env['DATABASE_URL'].split('@')[-1]}; "
               f"cache {'redis' if env.get('REDIS_URL') else 'filesystem'}", flush=True)
-        flask(env, "db", "upgrade")
-        flask(env, "keys", "ensure")
         platform_server = PlatformServer(tool_url).start()
         platform = platform_server.platform
-        flask(env, "platforms", "add", "--issuer", platform.issuer, "--client-id", platform.client_id,
-              "--login-url", platform.auth_url, "--token-url", platform.token_url,
-              "--jwks-url", platform.jwks_url, "--deployment", platform.deployment_id, "--name", "Bench LMS")
+        set_up_tool(env, platform)
         gunicorn = Gunicorn(env, port, args.workers, workdir / "gunicorn.log")
         gunicorn.start()  # assigned first: a Ctrl-C during start-up still stops it
         print(f"bench: gunicorn -c deploy/gunicorn.conf.py ({args.workers} sync workers, APP_ENV=production) "

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import requests
 
 from bench.platform_server import PlatformServer
-from bench.tool_server import flask, tool_environment
+from bench.tool_server import set_up_tool, tool_environment
 from tests.platform.browser import forms_in
 
 TOOL = "https://127.0.0.1:8443"  # the test client's origin (https, so the Secure state cookie comes back)
@@ -40,11 +40,7 @@ def main(argv=None) -> int:
     platform_server = PlatformServer(TOOL).start()
     platform = platform_server.platform
     try:
-        flask(env, "db", "upgrade")
-        flask(env, "keys", "ensure")
-        flask(env, "platforms", "add", "--issuer", platform.issuer, "--client-id", platform.client_id,
-              "--login-url", platform.auth_url, "--token-url", platform.token_url,
-              "--jwks-url", platform.jwks_url, "--deployment", platform.deployment_id)
+        set_up_tool(env, platform)
         os.environ.update({k: v for k, v in env.items() if k not in os.environ or os.environ[k] != v})
         from lti_tool import create_app
 

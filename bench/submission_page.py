@@ -26,7 +26,7 @@ from sqlalchemy import event
 
 from bench.platform_server import PlatformServer
 from bench.stats import access_log_offset, access_log_times, percentile
-from bench.tool_server import Gunicorn, flask, free_port, tool_environment
+from bench.tool_server import Gunicorn, free_port, set_up_tool, tool_environment
 from bench.upload_memory import _launch_educator
 
 KiB = 1024
@@ -162,14 +162,9 @@ def measure_submission_page(artifacts: int = 30, count: int = 50, *, workers: in
     env = tool_environment(workdir, port)
     platform_server = gunicorn = None
     try:
-        flask(env, "db", "upgrade")
-        flask(env, "keys", "ensure")
-        flask(env, "catalog", "load")
         platform_server = PlatformServer(env["BASE_URL"]).start()
         platform = platform_server.platform
-        flask(env, "platforms", "add", "--issuer", platform.issuer, "--client-id", platform.client_id,
-              "--login-url", platform.auth_url, "--token-url", platform.token_url,
-              "--jwks-url", platform.jwks_url, "--deployment", platform.deployment_id, "--name", "Bench LMS")
+        set_up_tool(env, platform, catalog=True)
         gunicorn = Gunicorn(env, port, workers, workdir / "gunicorn.log").start()
         _browser, ltik, attempt_id = _launch_educator(platform)
 

@@ -52,6 +52,17 @@ def flask(env: dict, *args: str) -> str:
     return result.stdout.strip()
 
 
+def set_up_tool(env: dict, platform, *, catalog: bool = False) -> None:
+    """What an admin does once: migrate, generate keys, (load the catalog,) register the platform."""
+    flask(env, "db", "upgrade")
+    flask(env, "keys", "ensure")
+    if catalog:
+        flask(env, "catalog", "load")
+    flask(env, "platforms", "add", "--issuer", platform.issuer, "--client-id", platform.client_id,
+          "--login-url", platform.auth_url, "--token-url", platform.token_url,
+          "--jwks-url", platform.jwks_url, "--deployment", platform.deployment_id, "--name", "Bench LMS")
+
+
 class Gunicorn:
     def __init__(self, env: dict, port: int, workers: int, log_path: Path):
         self.env = dict(env, WEB_CONCURRENCY=str(workers))

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import requests
 
 from bench.platform_server import PlatformServer
-from bench.tool_server import Gunicorn, flask, free_port, tool_environment
+from bench.tool_server import Gunicorn, free_port, set_up_tool, tool_environment
 from tests.platform.browser import PlatformBrowser, forms_in
 
 GiB = 1024**3
@@ -117,14 +117,9 @@ def measure_upload_peak_memory(size_bytes: int = GiB, *, keep: bool = False) -> 
     env["UPLOAD_MAX_BYTES_VIDEO"] = str(max(size_bytes, GiB))
     platform_server = gunicorn = None
     try:
-        flask(env, "db", "upgrade")
-        flask(env, "keys", "ensure")
-        flask(env, "catalog", "load")
         platform_server = PlatformServer(env["BASE_URL"]).start()
         platform = platform_server.platform
-        flask(env, "platforms", "add", "--issuer", platform.issuer, "--client-id", platform.client_id,
-              "--login-url", platform.auth_url, "--token-url", platform.token_url,
-              "--jwks-url", platform.jwks_url, "--deployment", platform.deployment_id, "--name", "Bench LMS")
+        set_up_tool(env, platform, catalog=True)
         gunicorn = Gunicorn(env, port, 1, workdir / "gunicorn.log").start()
         (worker,) = worker_pids(gunicorn.process.pid)
 

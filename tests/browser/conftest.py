@@ -90,3 +90,18 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def screenshot_frame(page, frame, name: str) -> Path:
+    """A full-page screenshot with the LMS's iframe stretched to the tool page's height (to look at all of it)."""
+    height = frame.locator("html").evaluate("el => el.scrollHeight")
+    before = page.evaluate("h => { const f = document.querySelector('iframe#tool'), was = f.style.height;"
+                           " f.style.height = h + 'px'; return was; }", height + 20)
+    viewport = page.viewport_size
+    # The cross-site frame paints in its own process, only within the viewport: make the viewport as tall.
+    page.set_viewport_size({"width": viewport["width"], "height": height + 60})
+    page.wait_for_timeout(300)
+    path = screenshot(page, name)
+    page.set_viewport_size(viewport)
+    page.evaluate("h => { document.querySelector('iframe#tool').style.height = h; }", before)
+    return path

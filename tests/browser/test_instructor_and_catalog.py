@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot_frame
 from tests.platform.platform import INSTITUTION_ROLE, LTI, ROLE
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("running_term")]
@@ -59,20 +59,6 @@ def _ltik(page) -> str:
 
     (ltik,) = parse_qs(urlsplit(_frame(page).url).query)["ltik"]
     return ltik
-
-
-def _shot(page, frame, name: str) -> None:
-    """A full-page screenshot with the LMS's iframe stretched to the tool page's height (to look at all of it)."""
-    height = frame.locator("html").evaluate("el => el.scrollHeight")
-    before = page.evaluate("h => { const f = document.querySelector('iframe#tool'), was = f.style.height;"
-                           " f.style.height = h + 'px'; return was; }", height + 20)
-    viewport = page.viewport_size
-    # The cross-site frame paints in its own process, only within the viewport: make the viewport as tall.
-    page.set_viewport_size({"width": viewport["width"], "height": height + 60})
-    page.wait_for_timeout(300)
-    screenshot(page, name)
-    page.set_viewport_size(viewport)
-    page.evaluate("h => { document.querySelector('iframe#tool').style.height = h; }", before)
 
 
 def _do_work(app, sub, step, at):
@@ -131,7 +117,7 @@ def test_an_instructor_follows_the_course_filters_refreshes_and_exports(app, lms
     assert "Grace Hopper" not in frame.locator("table").inner_text()
     csv = frame.get_by_role("link", name="Download as CSV")
     assert "/progress/" in csv.get_attribute("href") and csv.get_attribute("download") is not None
-    _shot(page, frame, "progress-1-course")
+    screenshot_frame(page, frame, "progress-1-course")
 
     # a state's count is a filter link: the table narrows to that state
     frame.locator('.counts a[data-state="submitted"]').click()
@@ -139,7 +125,7 @@ def test_an_instructor_follows_the_course_filters_refreshes_and_exports(app, lms
     assert _rows(frame) == {"Brook Banda": "submitted", "Chen Cho": "submitted"}
     assert frame.locator('.counts a[data-state="submitted"]').get_attribute("aria-current") == "true"
     assert "status=submitted" in csv.get_attribute("href")  # the CSV follows the filter
-    _shot(page, frame, "progress-2-filtered-submitted")
+    screenshot_frame(page, frame, "progress-2-filtered-submitted")
 
     # refreshing the roster again says so, and keeps the page working
     frame.get_by_role("button", name="Refresh roster from the LMS").click()
@@ -147,7 +133,7 @@ def test_an_instructor_follows_the_course_filters_refreshes_and_exports(app, lms
     notice.wait_for(timeout=15000)
     assert f"{len(ROSTER)} members" in notice.inner_text()
     assert frame.locator("tbody tr").count() == len(EDUCATORS)
-    _shot(page, frame, "progress-3-refreshed")
+    screenshot_frame(page, frame, "progress-3-refreshed")
 
 
 def test_a_learner_opens_the_library_and_a_micro_credentials_rubric(app, lms, page, catalog):
@@ -158,7 +144,7 @@ def test_a_learner_opens_the_library_and_a_micro_credentials_rubric(app, lms, pa
     cards = frame.locator("article.card")
     assert cards.count() == 2
     assert TITLE in frame.locator("main").inner_text()
-    _shot(page, frame, "catalog-1-library")
+    screenshot_frame(page, frame, "catalog-1-library")
 
     frame.get_by_role("link", name=TITLE).click()
     frame.get_by_role("heading", name="Rubric").wait_for(timeout=15000)
@@ -167,7 +153,7 @@ def test_a_learner_opens_the_library_and_a_micro_credentials_rubric(app, lms, pa
     assert rubric.locator("tbody tr").count() >= 3  # a criterion per row
     assert rubric.locator("thead th").count() >= 3  # the criterion column and the levels
     assert rubric.locator("th.required-level").count() == 1
-    _shot(page, frame, "catalog-2-detail-rubric")
+    screenshot_frame(page, frame, "catalog-2-detail-rubric")
 
     frame.get_by_role("main").get_by_role("link", name="Library of Micro-Credentials").click()  # and back
     frame.locator("article.card").first.wait_for(timeout=15000)
@@ -178,12 +164,12 @@ def test_an_admin_opens_the_administration_and_manages_the_catalog(app, lms, pag
     frame = _launch(page, lms, "admin", custom={"microcredential": SLUG}, resource_link_id="activity-admin",
                     claims={LTI + "roles": [INSTITUTION_ROLE + "Administrator"]})
     frame.get_by_role("heading", name="Welcome", exact=False).wait_for(timeout=15000)
-    _shot(page, frame, "admin-1-home")
+    screenshot_frame(page, frame, "admin-1-home")
     frame.get_by_role("link", name="Registered platforms and deployments").click()
 
     frame.get_by_role("heading", name="Administration", exact=True).wait_for(timeout=15000)
     assert "Test LMS" in frame.locator("main").inner_text() or lms.issuer in frame.locator("main").inner_text()
-    _shot(page, frame, "admin-2-index")
+    screenshot_frame(page, frame, "admin-2-index")
     frame.get_by_role("link", name="Manage the catalog").click()
 
     frame.get_by_role("heading", name="Manage the catalog").wait_for(timeout=15000)
@@ -191,4 +177,4 @@ def test_an_admin_opens_the_administration_and_manages_the_catalog(app, lms, pag
     assert TITLE in table and "Feedback" in table
     assert SLUG in table and OTHER_SLUG in table
     assert frame.locator("tbody tr").count() == 2
-    _shot(page, frame, "admin-3-catalog")
+    screenshot_frame(page, frame, "admin-3-catalog")

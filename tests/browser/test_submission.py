@@ -11,7 +11,7 @@ import wave
 
 import pytest
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot_frame
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("running_term")]
 
@@ -30,20 +30,6 @@ def _open_activity(page, lms):
     return frame
 
 
-def _shot(page, frame, name: str) -> None:
-    """A full-page screenshot with the LMS's iframe stretched to the tool page's height (to look at all of it)."""
-    height = frame.locator("html").evaluate("el => el.scrollHeight")
-    before = page.evaluate("h => { const f = document.querySelector('iframe#tool'), was = f.style.height;"
-                           " f.style.height = h + 'px'; return was; }", height + 20)
-    viewport = page.viewport_size
-    # The cross-site frame paints in its own process, only within the viewport: make the viewport as tall.
-    page.set_viewport_size({"width": viewport["width"], "height": height + 60})
-    page.wait_for_timeout(300)
-    screenshot(page, name)
-    page.set_viewport_size(viewport)
-    page.evaluate("h => { document.querySelector('iframe#tool').style.height = h; }", before)
-
-
 def _one_second_of_silence() -> bytes:
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as sound:
@@ -57,12 +43,12 @@ def _one_second_of_silence() -> bytes:
 def test_an_educator_builds_leaves_comes_back_and_submits(app, lms, page, catalog):
     frame = _open_activity(page, lms)
     assert frame.locator("[data-status]").get_attribute("data-status") == "new"
-    _shot(page, frame, "submission-1-first-visit")
+    screenshot_frame(page, frame, "submission-1-first-visit")
 
     # typing saves itself, 2 s after the typing stops
     frame.locator("textarea[name=overview]").fill(OVERVIEW)
     frame.locator("#autosave-status").filter(has_text="Saved at").wait_for(timeout=10000)
-    _shot(page, frame, "submission-2-autosaved")
+    screenshot_frame(page, frame, "submission-2-autosaved")
 
     frame.locator("textarea[name=reflection]").fill(REFLECTION)
     frame.locator("input[name=collaboration][value=yes]").check()
@@ -70,7 +56,7 @@ def test_an_educator_builds_leaves_comes_back_and_submits(app, lms, page, catalo
     frame.locator("button[name=action][value=save]").click()
     frame.locator("#notice").filter(has_text="Saved.").wait_for(timeout=10000)
     assert frame.locator("[data-status]").get_attribute("data-status") == "draft"
-    _shot(page, frame, "submission-3-saved")
+    screenshot_frame(page, frame, "submission-3-saved")
 
     # leave the course page, then come back with a new launch: everything is there
     page.goto(lms.base_url + "/return")
@@ -92,7 +78,7 @@ def test_an_educator_builds_leaves_comes_back_and_submits(app, lms, page, catalo
             break
         page.wait_for_timeout(100)
     assert held, "the upload never left the page"
-    _shot(page, frame, "submission-4-uploading")
+    screenshot_frame(page, frame, "submission-4-uploading")
     held[0].continue_()
     page.unroute_all()
     frame.locator("#notice").filter(has_text="File added.").wait_for(timeout=10000)
@@ -112,19 +98,19 @@ def test_an_educator_builds_leaves_comes_back_and_submits(app, lms, page, catalo
     link = frame.get_by_role("link", name="Lesson plans")
     assert link.get_attribute("rel") == "noopener noreferrer" and link.get_attribute("target") == "_blank"
     assert frame.locator("textarea[name=overview]").input_value() == OVERVIEW
-    _shot(page, frame, "submission-5-artifacts")
+    screenshot_frame(page, frame, "submission-5-artifacts")
 
     # submit, with a confirmation first
     frame.locator("button[name=action][value=submit]").click()
     frame.get_by_text("Nothing can change after it.").wait_for(timeout=10000)
-    _shot(page, frame, "submission-6-confirm")
+    screenshot_frame(page, frame, "submission-6-confirm")
     frame.locator("button[name=action][value=confirm]").click()
     frame.locator("#notice").filter(has_text="Submitted.").wait_for(timeout=10000)
     assert frame.locator("[data-status]").get_attribute("data-status") == "submitted"
     assert frame.locator("textarea").count() == 0
     assert frame.locator("button[name=action]").count() == 0
     assert "<b>not bold</b>" in frame.locator("[data-part=reflection]").inner_text()
-    _shot(page, frame, "submission-7-locked")
+    screenshot_frame(page, frame, "submission-7-locked")
 
     assert [(s["activityProgress"], s["gradingProgress"]) for s in _queued(app)] == [
         ("InProgress", "NotReady"), ("Submitted", "PendingManual")]
@@ -150,13 +136,13 @@ def test_two_tabs_a_stale_page_gives_the_text_back(app, lms, page, catalog):
     first.locator("textarea[name=overview]").fill("Written in the first tab, later")
     first.locator("#autosave-status").filter(has_text="Not saved").wait_for(timeout=10000)
     assert "another tab" in first.locator("#autosave-status").inner_text()
-    _shot(page, first, "submission-8-autosave-stale")
+    screenshot_frame(page, first, "submission-8-autosave-stale")
 
     first.locator("button[name=action][value=save]").click()
     first.get_by_text("Your changes were not saved").wait_for(timeout=10000)
     assert first.locator("textarea[name=overview]").input_value() == "Written in the first tab, later"
     assert "Written in the second tab" in first.locator("body").inner_text()
-    _shot(page, first, "submission-9-conflict")
+    screenshot_frame(page, first, "submission-9-conflict")
 
     first.get_by_role("button", name="Keep my text").click()
     first.locator("#notice").filter(has_text="Saved.").wait_for(timeout=10000)
