@@ -202,10 +202,13 @@ def register_platform(
     if registration is None:
         has_sibling = db.session.scalar(db.select(Registration.id).where(Registration.issuer == issuer).limit(1))
         is_first = db.session.scalar(db.select(Registration.id).limit(1)) is None
-        # The first platform registered is the tool's home: its admins manage the shared catalog.
+        # In development the first platform registered manages the shared catalog; in production only the
+        # operator grants that (`flask platforms catalog-manager`), never a registration by itself.
+        is_first = is_first and current_app.config.get("ENV_NAME") != "production"
         registration = Registration(issuer=issuer, client_id=client_id, is_default_for_issuer=has_sibling is None,
                                     manages_catalog=is_first)
         db.session.add(registration)
+    registration.is_active = True  # registering again switches a switched-off registration back on
     registration.name = (name or "").strip() or f"{product_family_code or 'LMS'} at {urlsplit(issuer).netloc}"
     registration.auth_login_url = _require_url(auth_login_url, "authorization (login) URL")
     registration.auth_token_url = _require_url(auth_token_url, "token URL")
@@ -249,6 +252,15 @@ def find_registration_to_remove(
         raise InvalidInput("Give a registration id, or both the issuer and the client id.")
     if registration is None:
         raise NotFound("No such registration.")
+    return registration
+
+
+def deactivate_platform(registration: Registration) -> Registration:
+    """Refuse this registration's launches from now on; everything made through it is kept."""
+    registration.is_active = False
+    db.session.flush()
+    forget_frame_origins()
+    current_app.logger.info("switched off platform %s client %s", registration.issuer, registration.client_id)
     return registration
 
 

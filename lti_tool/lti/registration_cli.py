@@ -73,21 +73,32 @@ def platforms_list():
 @click.argument("registration_id", type=int, required=False)
 @click.option("--issuer", default=None)
 @click.option("--client-id", default=None)
+@click.option("--purge", is_flag=True,
+              help="Delete the registration and everything launched through it, educators' work included.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def platforms_remove(registration_id, issuer, client_id, yes):
-    """Remove a registration (by id, or by --issuer and --client-id) and everything launched through it."""
-    from lti_tool.lti.registration import find_registration_to_remove, remove_platform
+def platforms_remove(registration_id, issuer, client_id, purge, yes):
+    """Switch a registration off (launches refused, work kept); with --purge, delete it and all its data."""
+    from lti_tool.lti.registration import deactivate_platform, find_registration_to_remove, remove_platform
 
     try:
         registration = find_registration_to_remove(registration_id, issuer, client_id)
     except DomainError as error:
         _fail(error)
     label = f"{registration.issuer} client {registration.client_id}"
+    if purge:
+        if not yes:
+            click.confirm(f"Delete {label} with its deployments, courses, launches AND every educator's "
+                          "submissions and files made through it? This cannot be undone.", abort=True)
+        remove_platform(registration)
+        db.session.commit()
+        click.echo(f"deleted {label} and everything launched through it")
+        return
     if not yes:
-        click.confirm(f"Remove {label} with its deployments, courses and launches?", abort=True)
-    remove_platform(registration)
+        click.confirm(f"Switch off {label}? Its launches will be refused; its data is kept.", abort=True)
+    deactivate_platform(registration)
     db.session.commit()
-    click.echo(f"removed {label}")
+    click.echo(f"switched off {label}; its data is kept (`platforms add` with the same issuer and client id "
+               "switches it on again, `remove --purge` deletes it)")
 
 
 @platforms_cli.command("invite")

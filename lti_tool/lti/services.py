@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask import current_app
+
 from lti_tool.core.db import get_or_create
 from lti_tool.core.errors import Conflict, NotFound
 from lti_tool.extensions import db
@@ -73,7 +75,7 @@ def _record_resource_link(context: Context, body: dict) -> ResourceLink | None:
     resource_link.title = claim.get("title") or resource_link.title
     slug = (body.get(c.CUSTOM) or {}).get(MICROCREDENTIAL_PARAMETER)
     if slug and not slug.startswith("$"):  # an unsubstituted variable is not a binding
-        resource_link.microcredential_slug = slug.strip()
+        _bind_from_custom_parameter(resource_link, slug.strip())
     lineitem_url = (body.get(c.AGS) or {}).get("lineitem")
     if lineitem_url:
         line_item = resource_link.line_item
@@ -82,6 +84,24 @@ def _record_resource_link(context: Context, body: dict) -> ResourceLink | None:
             db.session.add(line_item)
         line_item.url = lineitem_url
     return resource_link
+
+
+def _bind_from_custom_parameter(resource_link: ResourceLink, slug: str) -> None:
+    """The custom parameter binds an activity that has no working binding yet; it never rebinds one.
+
+    Educators' work belongs to the micro-credential they started: a changed parameter (edited in the LMS,
+    a second deep linking choice) must not hide it. The mismatch is logged for the administrator.
+    """
+    from lti_tool.catalog.services import get_microcredential
+
+    current = resource_link.microcredential_slug
+    if current == slug:
+        return
+    if current and get_microcredential(current, include_retired=True) is not None:
+        current_app.logger.warning("resource link %s stays bound to %s; the launch asked for %s",
+                                   resource_link.id, current, slug)
+        return
+    resource_link.microcredential_slug = slug
 
 
 def bind_resource_link(resource_link: ResourceLink, slug: str) -> ResourceLink:

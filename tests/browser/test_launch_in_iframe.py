@@ -73,15 +73,27 @@ def test_a_refused_launch_shows_a_clear_page_inside_the_lms(lms, page):
     screenshot(page, "launch-refused-expired")
 
 
-def test_the_tool_refuses_to_be_framed_by_an_unregistered_site(app, lms_server, page):
-    """No registration for the LMS's origin: the tool's CSP frame-ancestors keeps it out of the frame."""
-    login, _ = lms_server.next_launch(person="learner")
-    page.goto(lms_server.course_page_url(login))
-    page.wait_for_timeout(1500)
-    frame = page.frame(name="tool")
-    body = frame.content() if frame is not None else ""
-    assert "not set up yet" not in body
+def test_the_tool_refuses_to_be_framed_by_an_unregistered_site(lms, page):
+    """A registered LMS's launch, framed by a page on a site no registration names: CSP frame-ancestors blocks it."""
+    from flask import Flask
 
+    from tests.conftest import LiveServer
+
+    login, _ = lms.next_launch(person="learner")
+    stranger = Flask("stranger")
+    stranger.add_url_rule("/", "page", lambda: f'<iframe id="tool" name="tool" src="{lms.login_url(login)}"></iframe>')
+    server = LiveServer(stranger).start()  # 127.0.0.1 on another port: another origin than the tool and the LMS
+    try:
+        with page.expect_response(lambda r: "/lti/home" in r.url) as landing:
+            page.goto(server.url + "/")
+        assert "frame-ancestors" in landing.value.headers["content-security-policy"]
+        assert server.url not in landing.value.headers["content-security-policy"]
+        page.wait_for_timeout(1000)
+        framed = page.frame(name="tool")
+        assert framed is not None
+        assert "not set up yet" not in framed.content()  # the browser refused to show the tool's page
+    finally:
+        server.stop()
 
 
 def test_an_instructor_places_a_micro_credential_by_deep_linking(lms, page, catalog):

@@ -133,3 +133,23 @@ def test_a_bound_activity_cannot_be_rebound(app, browser, catalog):
     with app.app_context():
         link = db.session.scalar(db.select(ResourceLink).where(ResourceLink.resource_link_id == "unbound-4"))
         assert link.microcredential_slug == SLUG
+
+
+def test_a_changed_custom_parameter_does_not_rebind_an_activity(app, browser, catalog):
+    first = browser.launch(person="learner", custom={"microcredential": SLUG}, resource_link_id="bound-5")
+    assert TITLE in first.text
+    later = browser.launch(person="learner", custom={"microcredential": "feedback-to-promote-learning"},
+                           resource_link_id="bound-5")
+    assert TITLE in later.text
+    from lti_tool.extensions import db
+    from lti_tool.lti.models import ResourceLink
+
+    with app.app_context():
+        link = db.session.scalar(db.select(ResourceLink).where(ResourceLink.resource_link_id == "bound-5"))
+        assert link.microcredential_slug == SLUG
+
+
+def test_a_link_bound_to_a_slug_outside_the_catalog_takes_a_corrected_parameter(app, browser, catalog):
+    browser.launch(person="learner", custom={"microcredential": "mistyped"}, resource_link_id="bound-6")
+    fixed = browser.launch(person="learner", custom={"microcredential": SLUG}, resource_link_id="bound-6")
+    assert TITLE in fixed.text
