@@ -83,6 +83,7 @@ class Context(TimestampMixin, db.Model):
     memberships_url: Mapped[str | None] = mapped_column(String(1000))  # NRPS context_memberships_url
     lineitems_url: Mapped[str | None] = mapped_column(String(1000))  # AGS lineitems
     ags_scopes: Mapped[list | None] = mapped_column(JSON)
+    roster_synced_at: Mapped[datetime | None] = mapped_column(UTCTimestamp())  # the NRPS roster's last full read
 
     deployment: Mapped[Deployment] = relationship()
 

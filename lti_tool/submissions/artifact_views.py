@@ -4,7 +4,8 @@ An upload arrives one of two ways, both at `POST /artifacts/upload`:
 
 - a plain HTML form (multipart/form-data: `ltik`, `attempt_id`, `artifact_title`, the file input
   `artifact_file`), which works without JavaScript and redirects back to the submission page;
-  Werkzeug spools the file part to a temporary file, so memory stays flat;
+  the file part is spooled to a temporary file (memory stays flat) that refuses it (413) as soon as it
+  passes the limit for its name, so a huge “.pdf” is not written out in full only to be refused;
 - a script (`fetch`/XMLHttpRequest) sending the raw file as the body (`application/octet-stream`) with the
   headers `X-Launch-Token` and `X-File-Name` (URI-encoded) and the query `attempt_id` (and `title`),
   answered in JSON. The body streams straight into storage: this is the path for very large videos.
@@ -36,6 +37,7 @@ from lti_tool.submissions.uploads import (
     UploadTooLarge,
     can_read_artifact,
     check_declared_size,
+    form_file_stream,
     largest_allowed,
     store_upload,
 )
@@ -71,9 +73,13 @@ def accept_large_bodies():
         request.environ["HTTP_ACCEPT"] = "application/json"
         if declared is not None:
             check_declared_size(unquote(request.headers.get("X-File-Name", "")), declared)
-    elif declared is not None and declared > request.max_content_length:
-        raise UploadTooLarge(f"The file is larger than {format_size(largest)}, the largest file that can be added.",
-                             hint="Make the file smaller, or share it as a link.")
+    else:
+        if declared is not None and declared > request.max_content_length:
+            raise UploadTooLarge(f"The file is larger than {format_size(largest)}, the largest file that can be "
+                                 "added.", hint="Make the file smaller, or share it as a link.")
+        # The body may reach the video limit, but each file part is held to the limit for its own name while
+        # the form is parsed (Werkzeug's hook for the stream a file part is written to, for this request only).
+        request._get_file_stream = form_file_stream
 
 
 @bp.after_request

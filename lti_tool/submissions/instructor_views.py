@@ -1,11 +1,17 @@
-"""The instructor's view of the course's progress: counts per state, a filtered and sorted table, a CSV export."""
+"""The instructor's view of the course's progress: counts per state, a filtered and sorted table, a CSV export.
+
+Opening the page reads the LMS roster (NRPS) when it was never read or is older than `progress.ROSTER_MAX_AGE`,
+so that learners who never opened the activity are listed as "not started" from the first visit; the
+"Refresh roster" button reads it at any time.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 from werkzeug.utils import secure_filename
 
 from lti_tool.core.models import utcnow
+from lti_tool.extensions import cache
 from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch, require_duty
 from lti_tool.submissions import progress
@@ -43,8 +49,23 @@ def _microcredential_of(resource_link):
     return get_microcredential(resource_link.microcredential_slug, include_retired=True)
 
 
-def _render_index(*, sync_error: str | None = None, synced: int | None = None, status_code: int = 200):
+ROSTER_RETRY_SECONDS = 60
+
+
+def _render_index(*, sync_error: str | None = None, synced: int | None = None, status_code: int = 200,
+                  refresh: bool = False):
     context, resource_link = _course_and_activity()
+    failed_recently_key = f"roster-read-failed:{context.id}"
+    if refresh and progress.roster_is_stale(context) and not cache.get(failed_recently_key):
+        try:
+            progress.sync_roster(context)
+        except progress.RosterUnavailable as error:
+            # Nothing was changed (the roster is read in full before anything is written): the page shows the
+            # last known roster and says why it may be incomplete. An LMS that is down is asked again after a
+            # minute, not on every opening (each attempt may wait for a timeout).
+            current_app.logger.warning("roster of context %s not read on opening: %s", context.id, error)
+            cache.set(failed_recently_key, 1, timeout=ROSTER_RETRY_SECONDS)
+            sync_error = str(error)
     options = _view_options()
     everyone = progress.course_rows(context, resource_link)
     rows = progress.filter_and_sort(everyone, **options)
@@ -68,6 +89,9 @@ def _render_index(*, sync_error: str | None = None, synced: int | None = None, s
         state_labels=progress.STATE_LABELS,
         sync_error=sync_error,
         synced=synced,
+        roster_synced_at=context.roster_synced_at,
+        roster_offered=bool(context.memberships_url),
+        roster_max_age_minutes=int(progress.ROSTER_MAX_AGE.total_seconds() // 60),
         **options,
     ), status_code
 
@@ -77,7 +101,7 @@ def _render_index(*, sync_error: str | None = None, synced: int | None = None, s
 def index():
     """Counts per state (as filter links) and one row per educator, filtered and sorted."""
     synced = request.args.get("synced", type=int)
-    return _render_index(synced=synced)
+    return _render_index(synced=synced, refresh=True)
 
 
 @bp.post("/sync")

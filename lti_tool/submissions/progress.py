@@ -10,10 +10,11 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func
 
+from lti_tool.core.models import utcnow
 from lti_tool.extensions import db
 from lti_tool.lti.access_tokens import ServiceError
 from lti_tool.lti.models import Context, LtiUser, Membership, ResourceLink
@@ -46,6 +47,10 @@ _IN_ASSESSMENT_MARKING = {
     MarkingStatus.IN_REVIEW.value,
     MarkingStatus.READY_FOR_RELEASE.value,
 }
+# The instructor's page reads the roster again when it opens and the last read is older than this (or there
+# was none): a learner added in the LMS appears without a click, and paging through a large course does not
+# ask the LMS each time. The "Refresh roster" button reads it at any time.
+ROSTER_MAX_AGE = timedelta(minutes=15)
 _SYNC_CHUNK = 500  # rows per IN (…) lookup while syncing: well under every database's parameter limit
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -76,8 +81,8 @@ def sync_roster(context: Context) -> int:
     """Read the whole NRPS roster (every page) and upsert its users and memberships; returns the member count.
 
     The roster is read completely before anything changes, so an LMS failing on page 7 leaves the last
-    known roster untouched. Members no longer on the roster are marked `Deleted`, never removed
-    (NRPS 2.0 §2.3 member status). Flushes, never commits.
+    known roster untouched (and `Context.roster_synced_at` as it was). Members no longer on the roster are
+    marked `Deleted`, never removed (NRPS 2.0 §2.3 member status). Flushes, never commits.
     """
     if not context.memberships_url:
         raise RosterUnavailable(
@@ -125,8 +130,17 @@ def sync_roster(context: Context) -> int:
     for user_id, membership in memberships.items():
         if user_id not in on_roster:
             membership.status = "Deleted"
+    context.roster_synced_at = utcnow()
     db.session.flush()
     return len(members)
+
+
+def roster_is_stale(context: Context, now: datetime | None = None) -> bool:
+    """Whether the page should read the roster on opening: the LMS offers it, and it was never read or long ago."""
+    if not context.memberships_url:
+        return False
+    synced_at = context.roster_synced_at
+    return synced_at is None or (now or utcnow()) - synced_at > ROSTER_MAX_AGE
 
 
 def _chunks(values: list, size: int = _SYNC_CHUNK):

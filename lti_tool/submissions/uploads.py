@@ -12,6 +12,7 @@ import codecs
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from tempfile import SpooledTemporaryFile
 from typing import BinaryIO
 
 from flask import current_app
@@ -228,6 +229,41 @@ def store_upload(stream: BinaryIO, raw_name: str | None, *, declared_size: int |
     except FileTooLarge:
         raise _too_large(file_name, file_type, limit) from None
     return Upload(stored=stored, file_name=file_name, content_type=file_type.content_type)
+
+
+# -- a file part of a multipart form, limited while it is parsed ------------------------------------------
+SPOOL_IN_MEMORY = 512 * 1024  # a form's file part moves from memory to a temporary file beyond this
+
+
+class LimitedSpool(SpooledTemporaryFile):
+    """Where the form parser writes a file part: refused (413) as soon as it passes the limit for its name.
+
+    Without it, a form's file is spooled to disk in full (up to the largest limit, the video one) before
+    its own limit is checked: a 900 MB “.pdf” would be written out only to be refused at 50 MiB.
+    """
+
+    def __init__(self, file_name: str, file_type: FileType, limit: int):
+        super().__init__(max_size=SPOOL_IN_MEMORY, mode="w+b")
+        self.file_name, self.file_type, self.limit = file_name, file_type, limit
+        self.received = 0
+
+    def write(self, data) -> int:
+        self.received += len(data)
+        if self.received > self.limit:
+            self.close()  # the temporary file goes at once; the parser reads no further
+            raise _too_large(self.file_name, self.file_type, self.limit)
+        return super().write(data)
+
+
+def form_file_stream(*, total_content_length: int | None = None, content_type: str | None = None,
+                     filename: str | None = None, content_length: int | None = None) -> LimitedSpool:
+    """A Werkzeug `stream_factory` for upload forms: a name outside the allow-list is refused before its content."""
+    if not (filename or "").strip():
+        # No file chosen: browsers send an empty part, and the view asks for a file. Anything in it is held to
+        # the documents' limit.
+        return LimitedSpool("The file", PDF, max_bytes_for(PDF))
+    file_name, file_type = check_declared_size(filename, content_length or None)
+    return LimitedSpool(file_name, file_type, max_bytes_for(file_type))
 
 
 # -- who may read a stored file ------------------------------------------------------------------------------

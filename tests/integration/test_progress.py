@@ -313,6 +313,94 @@ def test_the_lms_failing_on_a_later_page_changes_nothing(browser, live_tool, pla
     assert dict(_rows(failed.text)) == EXPECTED_STATES  # nobody marked as gone, nobody half-added
 
 
+# -- the roster read when the page opens ----------------------------------------------------------------
+def _roster_synced_at(app, course=COURSE):
+    from lti_tool.extensions import db
+    from lti_tool.lti.models import Context
+
+    with app.app_context():
+        return db.session.scalar(db.select(Context.roster_synced_at).where(Context.context_id == course))
+
+
+def _age_roster(app, by: timedelta, course=COURSE):
+    from lti_tool.extensions import db
+    from lti_tool.lti.models import Context
+
+    with app.app_context():
+        context = db.session.scalar(db.select(Context).where(Context.context_id == course))
+        context.roster_synced_at -= by
+        db.session.commit()
+
+
+def test_the_first_opening_lists_the_lms_roster_as_not_started(app, browser, platform, catalog):
+    platform.services.add_members(COURSE, ROSTER)  # nobody but the instructor has ever opened the activity
+    page = _instructor(browser)
+    assert page.status_code == 200
+    assert len(platform.services.requests_to("/memberships")) >= 1
+    rows = dict(_rows(page.text))
+    assert rows == {name: "not_started" for name in EXPECTED_STATES}
+    assert "Roster read from the LMS on" in page.text
+    assert "could not be refreshed" not in page.text
+    assert _roster_synced_at(app) is not None
+
+
+def test_opening_again_within_the_max_age_does_not_ask_the_lms(app, browser, live_tool, platform, catalog):
+    platform.services.add_members(COURSE, ROSTER)
+    page = _instructor(browser)
+    asked = len(platform.services.requests_to("/memberships"))
+    assert asked >= 1
+    first_read = _roster_synced_at(app)
+    again = _get(browser, live_tool, page.ltik, sort="state")
+    assert again.status_code == 200
+    assert len(platform.services.requests_to("/memberships")) == asked
+    assert _roster_synced_at(app) == first_read
+    # Older than ROSTER_MAX_AGE: the next opening reads it again, and a new learner appears.
+    platform.services.add_members(COURSE, [_member("edu-hana", "Hana", "Hill", "hana@school.example")])
+    _age_roster(app, progress.ROSTER_MAX_AGE + timedelta(minutes=1))
+    later = _get(browser, live_tool, page.ltik)
+    assert len(platform.services.requests_to("/memberships")) > asked
+    assert ("Hana Hill", "not_started") in _rows(later.text)
+    assert _roster_synced_at(app) > first_read
+
+
+def test_the_refresh_button_reads_the_roster_at_any_time_and_records_it(app, browser, platform, catalog):
+    platform.services.add_members(COURSE, ROSTER)
+    page = _instructor(browser)
+    asked = len(platform.services.requests_to("/memberships"))
+    first_read = _roster_synced_at(app)
+    refreshed = _sync(browser, page)
+    assert refreshed.status_code == 200
+    assert len(platform.services.requests_to("/memberships")) > asked
+    assert _roster_synced_at(app) > first_read
+
+
+def test_the_lms_failing_on_the_first_opening_shows_the_people_known_from_launches(app, browser, live_tool,
+                                                                                  platform, catalog):
+    platform.services.add_members(COURSE, ROSTER)
+    learner = browser.launch(person="learner", custom={"microcredential": SLUG}, resource_link_id=ACTIVITY)
+    assert learner.status_code == 200, learner.text[:500]
+    platform.services.fail_next("/memberships", status=503)
+    page = _instructor(browser)
+    assert page.status_code == 200  # a notice on the page, not an error page
+    assert "The roster could not be refreshed from the LMS" in page.text
+    assert "lists only the educators who have opened the activity" in page.text
+    assert [name for name, _ in _rows(page.text)] == ["Ada Lovelace"]
+    assert _roster_synced_at(app) is None
+    # An LMS that is down is not asked on every opening (each attempt may wait for a timeout)...
+    asked = len(platform.services.requests_to("/memberships"))
+    assert _get(browser, live_tool, page.ltik).status_code == 200
+    assert len(platform.services.requests_to("/memberships")) == asked
+    # ...but the failed read was not recorded as a read: a minute later the next opening tries again, and succeeds.
+    from lti_tool.extensions import cache
+
+    with app.app_context():
+        cache.clear()
+    again = _get(browser, live_tool, page.ltik)
+    assert again.status_code == 200
+    assert "could not be refreshed" not in again.text
+    assert ("Eve Evans", "not_started") in _rows(again.text)
+
+
 def test_the_instructor_home_of_an_unbound_link_still_offers_the_catalog(browser, catalog):
     picker = browser.launch(person="instructor", resource_link_id="unbound-progress")
     assert "Choose the micro-credential for this activity" in picker.text

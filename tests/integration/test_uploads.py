@@ -270,6 +270,47 @@ def test_an_oversize_file_is_refused_and_nothing_is_kept(app, browser, live_tool
     assert artifacts(app, educator.attempt_id) == []
 
 
+def test_a_form_document_over_its_limit_is_refused_while_the_form_is_parsed(app, browser, live_tool, educator,
+                                                                          upload_root, small_limits, monkeypatch):
+    """A form's body may reach the video limit, but a document stops being read once past the documents' limit."""
+    from lti_tool.submissions import artifact_views, uploads
+
+    spools: list[uploads.LimitedSpool] = []
+
+    def recording_factory(**part):
+        spool = uploads.form_file_stream(**part)
+        spools.append(spool)
+        return spool
+
+    monkeypatch.setattr(artifact_views, "form_file_stream", recording_factory)
+    before = stored_files(upload_root)
+    body = PDF + bytes(int(1.8 * MiB))  # over the documents' 1 MiB, under the videos' 2 MiB
+    response = form_upload(browser, live_tool.url, educator, "thesis.pdf", body)
+    assert response.status_code == 413
+    assert "“thesis.pdf” is larger than 1 MiB, the limit for documents and images." in response.text
+    (spool,) = spools
+    assert spool.limit == MiB
+    assert MiB < spool.received <= MiB + 256 * 1024  # the parser stopped within a chunk of the limit
+    assert spool.closed  # the temporary file is gone at once
+    assert stored_files(upload_root) == before
+    assert artifacts(app, educator.attempt_id) == []
+
+
+def test_a_form_file_outside_the_allow_list_is_refused_before_its_content(app, browser, live_tool, educator,
+                                                                         monkeypatch):
+    from lti_tool.submissions import artifact_views, uploads
+
+    spools = []
+    monkeypatch.setattr(artifact_views, "form_file_stream",
+                        lambda **part: spools.append(part) or uploads.form_file_stream(**part))
+    response = form_upload(browser, live_tool.url, educator, "setup.exe", WINDOWS_PROGRAM,
+                           browser_type="application/octet-stream")
+    assert response.status_code == 400
+    assert "“setup.exe” cannot be added" in response.text
+    assert [part["filename"] for part in spools] == ["setup.exe"]
+    assert artifacts(app, educator.attempt_id) == []
+
+
 def test_video_has_its_own_larger_limit(app, browser, live_tool, educator, small_limits):
     accepted = raw_upload(browser, live_tool.url, educator, "lesson.mp4", _chunks(MP4, int(1.5 * MiB)))
     assert accepted.status_code == 201, accepted.text

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: e16db6b9528e
+Revision ID: e4b6e7fee8bf
 Revises: 
-Create Date: 2026-11-23 15:46:07.517186
+Create Date: 2026-11-23 16:06:45.140704
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'e16db6b9528e'
+revision = 'e4b6e7fee8bf'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -185,6 +185,7 @@ def upgrade():
     sa.Column('memberships_url', sa.String(length=1000), nullable=True),
     sa.Column('lineitems_url', sa.String(length=1000), nullable=True),
     sa.Column('ags_scopes', sa.JSON(), nullable=True),
+    sa.Column('roster_synced_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['deployment_id'], ['lti_deployment.id'], name=op.f('fk_lti_context_deployment_id_lti_deployment'), ondelete='CASCADE'),
