@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from tests.browser.conftest import screenshot_frame
+from tests.factories import bring_work_to
 from tests.platform.platform import INSTITUTION_ROLE, LTI, ROLE
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("running_term")]
@@ -62,27 +63,7 @@ def _ltik(page) -> str:
 
 
 def _do_work(app, sub, step, at):
-    """Bring one educator's work to `step` with the tool's services, as the educator pages would."""
-    from lti_tool.catalog.services import current_term, get_microcredential
-    from lti_tool.extensions import db
-    from lti_tool.lti.models import Context, LtiUser, ResourceLink
-    from lti_tool.submissions import services
-
-    with app.app_context():
-        user = db.session.scalar(db.select(LtiUser).where(LtiUser.sub == sub))
-        link = db.session.scalar(
-            db.select(ResourceLink).join(Context)
-            .where(Context.context_id == COURSE, ResourceLink.resource_link_id == ACTIVITY)
-        )
-        enrollment = services.enroll(user, get_microcredential(SLUG), current_term(at), link, now=at)
-        attempt = services.current_attempt(enrollment)
-        if step != "new":
-            services.save_draft(attempt, {"overview": f"Overview by {sub}", "reflection": "What I learned",
-                                          "collaborated": False}, attempt.version, now=at)
-        if step == "submitted":
-            services.add_link_artifact(attempt, "https://example.org/lesson", "Lesson video", now=at)
-            services.submit_attempt(attempt, attempt.version, now=at + timedelta(minutes=5))
-        db.session.commit()
+    bring_work_to(app, sub, step, at, course=COURSE, activity=ACTIVITY, slug=SLUG)
 
 
 def _rows(frame) -> dict[str, str]:

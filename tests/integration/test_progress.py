@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from lti_tool.submissions import progress
+from tests.factories import bring_work_to
 from tests.platform.platform import ROLE
 
 SLUG = "self-assessment-growth"
@@ -73,33 +74,7 @@ def _sync(browser, page):
 
 
 def _do_work(app, sub, step, at, course=COURSE, activity=ACTIVITY):
-    """Bring one educator's work to `step` with the tool's services (and the marking state set by hand)."""
-    from lti_tool.catalog.services import current_term, get_microcredential
-    from lti_tool.extensions import db
-    from lti_tool.lti.models import Context, LtiUser, ResourceLink
-    from lti_tool.submissions import services
-    from lti_tool.submissions.models import Attempt
-
-    with app.app_context():
-        user = db.session.scalar(db.select(LtiUser).where(LtiUser.sub == sub))
-        link = db.session.scalar(
-            db.select(ResourceLink).join(Context)
-            .where(Context.context_id == course, ResourceLink.resource_link_id == activity)
-        )
-        enrollment = services.enroll(user, get_microcredential(SLUG), current_term(at), link, now=at)
-        attempt = services.current_attempt(enrollment)
-        if step != "new":
-            services.save_draft(attempt, {"overview": f"Overview by {sub}", "reflection": "What I learned",
-                                          "collaborated": False}, attempt.version, now=at)
-        if step in ("submitted", "inmarking", "released", "reopened"):
-            services.add_link_artifact(attempt, "https://example.org/lesson", "Lesson video", now=at)
-            services.submit_attempt(attempt, attempt.version, now=at + timedelta(minutes=5))
-        if step in ("inmarking", "released", "reopened"):
-            attempt.marking_status = "inmarking" if step == "inmarking" else "released"
-        if step == "reopened":
-            db.session.add(Attempt(enrollment=enrollment, number=2, status="reopened",
-                                   content_changed_at=at + timedelta(days=1)))
-        db.session.commit()
+    bring_work_to(app, sub, step, at, course=course, activity=activity, slug=SLUG)
 
 
 @pytest.fixture
