@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 from bench.launches import run_launches, run_pages
 from bench.platform_server import PlatformServer, RequestCounter
 from bench.stats import ACCESS_LINE, access_log_times, ms, percentile  # noqa: F401  (ACCESS_LINE: kept importable)
-from bench.tool_server import Gunicorn, free_port, set_up_tool, tool_environment
+from bench.tool_server import Gunicorn, free_port, set_up_tool, tear_down, tool_environment
 
 TARGET_RATIO = 3.0
 UPLOAD_DELTA_LIMIT_MIB = 64
@@ -104,14 +103,7 @@ def launch_section(args, outcome: Outcome) -> None:
         outcome.ok = status == 0
         outcome.rows = launch_rows(figures)
     finally:
-        if gunicorn is not None:
-            gunicorn.stop()
-        if platform_server is not None:
-            platform_server.stop()
-        if args.keep:
-            print(f"bench: kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        tear_down(gunicorn, platform_server, workdir, keep=args.keep, label="bench")
 
 
 def launch_rows(f: dict) -> list[tuple[str, str]]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import tempfile
 import time
 from contextlib import contextmanager
@@ -26,7 +25,7 @@ from sqlalchemy import event
 
 from bench.platform_server import PlatformServer
 from bench.stats import access_log_offset, access_log_times, percentile
-from bench.tool_server import Gunicorn, free_port, set_up_tool, tool_environment
+from bench.tool_server import Gunicorn, free_port, set_up_tool, tear_down, tool_environment
 from bench.upload_memory import _launch_educator
 
 KiB = 1024
@@ -209,14 +208,7 @@ def measure_submission_page(artifacts: int = 30, count: int = 50, *, workers: in
             "queries": queries,
         }
     finally:
-        if gunicorn is not None:
-            gunicorn.stop()
-        if platform_server is not None:
-            platform_server.stop()
-        if keep:
-            print(f"submission bench: kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        tear_down(gunicorn, platform_server, workdir, keep=keep, label="submission bench")
 
 
 def report(figures: dict) -> None:

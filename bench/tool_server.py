@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -61,6 +62,18 @@ def set_up_tool(env: dict, platform, *, catalog: bool = False) -> None:
     flask(env, "platforms", "add", "--issuer", platform.issuer, "--client-id", platform.client_id,
           "--login-url", platform.auth_url, "--token-url", platform.token_url,
           "--jwks-url", platform.jwks_url, "--deployment", platform.deployment_id, "--name", "Bench LMS")
+
+
+def tear_down(gunicorn, platform_server, workdir: Path, *, keep: bool, label: str) -> None:
+    """Stop what a section started and remove its temp dir (or say where it was kept)."""
+    if gunicorn is not None:
+        gunicorn.stop()
+    if platform_server is not None:
+        platform_server.stop()
+    if keep:
+        print(f"{label}: kept {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 class Gunicorn:

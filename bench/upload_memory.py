@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import shutil
 import tempfile
 import threading
 import time
@@ -21,7 +20,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import requests
 
 from bench.platform_server import PlatformServer
-from bench.tool_server import Gunicorn, free_port, set_up_tool, tool_environment
+from bench.tool_server import Gunicorn, free_port, set_up_tool, tear_down, tool_environment
 from tests.platform.browser import PlatformBrowser, forms_in
 
 GiB = 1024**3
@@ -155,14 +154,7 @@ def measure_upload_peak_memory(size_bytes: int = GiB, *, keep: bool = False) -> 
             "sha256": answer["sha256"],
         }
     finally:
-        if gunicorn is not None:
-            gunicorn.stop()
-        if platform_server is not None:
-            platform_server.stop()
-        if keep:
-            print(f"upload bench: kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        tear_down(gunicorn, platform_server, workdir, keep=keep, label="upload bench")
 
 
 def main(argv=None) -> int:

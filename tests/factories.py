@@ -35,3 +35,49 @@ def bring_work_to(app, sub: str, step: str, at, *, course: str, activity: str,
             db.session.add(Attempt(enrollment=enrollment, number=2, status="reopened",
                                    content_changed_at=at + timedelta(days=1)))
         db.session.commit()
+
+
+COURSE = "Course-1"
+
+
+def make_course(services, *, users: int = 2, with_line_item: bool = True, score_maximum=10.0):
+    """A course on the platform's services, stored in the tool as a launch would leave it: registration →
+    deployment → course (COURSE) → resource link RL-1 (→ its line item) and `users` people; committed."""
+    from lti_tool.extensions import db
+    from lti_tool.lti.models import Context, Deployment, LineItem, LtiUser, Registration, ResourceLink
+
+    registration = Registration(
+        name="Test LMS",
+        issuer=services.base_url,
+        client_id=services.client_id,
+        auth_login_url=f"{services.base_url}/auth",
+        auth_token_url=services.token_url,
+        key_set_url=f"{services.base_url}/jwks",
+    )
+    deployment = Deployment(registration=registration, deployment_id="deployment-1")
+    context = Context(
+        deployment=deployment,
+        context_id=COURSE,
+        title="Teaching Practice",
+        lineitems_url=services.lineitems_url(COURSE),
+        memberships_url=services.memberships_url(COURSE),
+    )
+    link = ResourceLink(
+        context=context,
+        resource_link_id="RL-1",
+        title="Reflective Practice",
+        microcredential_slug="reflective-practice",
+    )
+    people = [LtiUser(registration=registration, sub=f"User-{i}", name=f"Person {i}") for i in range(users)]
+    db.session.add_all([registration, deployment, context, link, *people])
+    if with_line_item:
+        item = services.add_line_item(
+            COURSE,
+            label="Reflective Practice",
+            scoreMaximum=score_maximum,
+            resourceLinkId="RL-1",
+            tag="microcredential",
+        )
+        db.session.add(LineItem(resource_link=link, url=item["id"], label=item["label"], score_maximum=score_maximum))
+    db.session.commit()
+    return link, people

@@ -137,37 +137,35 @@ def _assign(row, **values) -> bool:
     return changed
 
 
-def _sync_levels(microcredential: MicroCredential, entries: list[dict]) -> bool:
-    existing = {level.key: level for level in microcredential.levels}
+def _sync_children(microcredential: MicroCredential, relation: str, entries: list[dict], make, values_of) -> bool:
+    """Bring an ordered child collection (levels, criteria) in line with the file, matching rows by key.
+
+    Rows no longer in the file are deleted (delete-orphan); True when anything changed.
+    """
+    current = getattr(microcredential, relation)
+    existing = {row.key: row for row in current}
     ordered, changed = [], False
     for position, entry in enumerate(entries):
-        level = existing.get(entry["key"])
-        if level is None:
-            level, changed = RubricLevel(key=entry["key"]), True
-        changed |= _assign(level, label=entry["label"], position=position)
-        ordered.append(level)
-    if [level.key for level in microcredential.levels] != [level.key for level in ordered]:
-        microcredential.levels = ordered  # levels no longer in the file are deleted (delete-orphan)
+        row = existing.get(entry["key"])
+        if row is None:
+            row, changed = make(key=entry["key"]), True
+        changed |= _assign(row, position=position, **values_of(entry))
+        ordered.append(row)
+    if [row.key for row in current] != [row.key for row in ordered]:
+        setattr(microcredential, relation, ordered)
         changed = True
     return changed
+
+
+def _sync_levels(microcredential: MicroCredential, entries: list[dict]) -> bool:
+    return _sync_children(microcredential, "levels", entries, RubricLevel, lambda e: {"label": e["label"]})
 
 
 def _sync_criteria(microcredential: MicroCredential, entries: list[dict]) -> bool:
-    existing = {criterion.key: criterion for criterion in microcredential.criteria}
-    ordered, changed = [], False
-    for position, entry in enumerate(entries):
-        criterion = existing.get(entry["key"])
-        if criterion is None:
-            criterion, changed = RubricCriterion(key=entry["key"]), True
-        changed |= _assign(
-            criterion, title=entry["title"], part=entry["part"], position=position,
-            descriptors=dict(entry["descriptors"]),
-        )
-        ordered.append(criterion)
-    if [criterion.key for criterion in microcredential.criteria] != [criterion.key for criterion in ordered]:
-        microcredential.criteria = ordered
-        changed = True
-    return changed
+    return _sync_children(
+        microcredential, "criteria", entries, RubricCriterion,
+        lambda e: {"title": e["title"], "part": e["part"], "descriptors": dict(e["descriptors"])},
+    )
 
 
 def _apply_entry(microcredential: MicroCredential, entry: dict) -> bool:

@@ -11,45 +11,15 @@ from lti_tool.gradebook.services import ensure_line_item
 from lti_tool.lti import ags, nrps
 from lti_tool.lti.access_tokens import SCOPE_SCORE, ServiceError, access_token, client_assertion, next_page_url
 from lti_tool.lti.keys import key_store
-from lti_tool.lti.models import Context, Deployment, LineItem, Registration, ResourceLink
-from tests.conftest import LiveServer
-from tests.platform.lms_services import LmsServices, create_services_app
+from lti_tool.lti.models import LineItem, ResourceLink
+from tests.factories import make_course
 
 COURSE = "Course-1"
 
 
 @pytest.fixture
-def lms(live_tool):
-    services = LmsServices(tool_jwks_url=f"{live_tool.url}/lti/jwks")
-    server = LiveServer(create_services_app(services)).start()
-    services.base_url = server.url
-    yield services
-    server.stop()
-
-
-@pytest.fixture
 def link(app_context, lms) -> ResourceLink:
-    registration = Registration(
-        name="Test LMS",
-        issuer=lms.base_url,
-        client_id=lms.client_id,
-        auth_login_url=f"{lms.base_url}/auth",
-        auth_token_url=lms.token_url,
-    )
-    context = Context(
-        deployment=Deployment(registration=registration, deployment_id="deployment-1"),
-        context_id=COURSE,
-        lineitems_url=lms.lineitems_url(COURSE),
-        memberships_url=lms.memberships_url(COURSE),
-    )
-    resource_link = ResourceLink(
-        context=context,
-        resource_link_id="RL-1",
-        title="Reflective Practice",
-        microcredential_slug="reflective-practice",
-    )
-    db.session.add(resource_link)
-    db.session.commit()
+    resource_link, _ = make_course(lms, users=0, with_line_item=False)
     return resource_link
 
 

@@ -17,62 +17,13 @@ from lti_tool.gradebook import worker
 from lti_tool.gradebook.models import OutboxMessage, OutboxStatus
 from lti_tool.gradebook.services import enqueue_score
 from lti_tool.lti.launch_context import LaunchContext, issue_launch_token
-from lti_tool.lti.models import Context, Deployment, LineItem, LtiUser, Registration, ResourceLink
+from lti_tool.lti.models import Deployment, LineItem, LtiUser, Registration
 from tests.conftest import LiveServer
-from tests.platform.lms_services import LmsServices, create_services_app
+from tests.factories import make_course
+from tests.platform.lms_services import create_services_app
 
 COURSE = "Course-1"
 SCORES = f"/lineitems/{COURSE}/Item"
-
-
-@pytest.fixture
-def lms(live_tool):
-    """The platform's services over real HTTP; they verify the tool's assertions against its live JWKS."""
-    services = LmsServices(tool_jwks_url=f"{live_tool.url}/lti/jwks")
-    server = LiveServer(create_services_app(services)).start()
-    services.base_url = server.url
-    services.server = server
-    yield services
-    services.server.stop()
-
-
-def make_course(services: LmsServices, *, users: int = 2, with_line_item: bool = True, score_maximum=10.0):
-    """Registration → deployment → course → resource link (→ line item) and users, committed."""
-    registration = Registration(
-        name="Test LMS",
-        issuer=services.base_url,
-        client_id=services.client_id,
-        auth_login_url=f"{services.base_url}/auth",
-        auth_token_url=services.token_url,
-        key_set_url=f"{services.base_url}/jwks",
-    )
-    deployment = Deployment(registration=registration, deployment_id="deployment-1")
-    context = Context(
-        deployment=deployment,
-        context_id=COURSE,
-        title="Teaching Practice",
-        lineitems_url=services.lineitems_url(COURSE),
-        memberships_url=services.memberships_url(COURSE),
-    )
-    link = ResourceLink(
-        context=context,
-        resource_link_id="RL-1",
-        title="Reflective Practice",
-        microcredential_slug="reflective-practice",
-    )
-    people = [LtiUser(registration=registration, sub=f"User-{i}", name=f"Person {i}") for i in range(users)]
-    db.session.add_all([registration, deployment, context, link, *people])
-    if with_line_item:
-        item = services.add_line_item(
-            COURSE,
-            label="Reflective Practice",
-            scoreMaximum=score_maximum,
-            resourceLinkId="RL-1",
-            tag="microcredential",
-        )
-        db.session.add(LineItem(resource_link=link, url=item["id"], label=item["label"], score_maximum=score_maximum))
-    db.session.commit()
-    return link, people
 
 
 def message_states() -> list[tuple[int, str, int]]:

@@ -263,16 +263,17 @@ def _authorised(*scopes: str):
 # -- AGS 2.0: line items ----------------------------------------------------------------------------
 
 
-def _paged(items: list, make_url):
-    """One page of `items` (limit/page query) with a `Link: rel="next"` header when more follow."""
+def _paged_response(items: list, url: str, media_type: str):
+    """One page of `items` (limit/page query) as `media_type`, with `Link: rel="next"` when more follow."""
     limit = request.args.get("limit", type=int) or len(items) or 1
     page = request.args.get("page", 1, type=int)
     start = (page - 1) * limit
-    chunk = items[start : start + limit]
-    links = []
+    response = jsonify(items[start : start + limit])
+    response.headers["Content-Type"] = media_type
     if start + limit < len(items):
-        links.append(f'<{make_url(limit, page + 1)}>; rel="next"')
-    return chunk, links
+        query = {k: v for k, v in request.args.items() if k not in ("limit", "page")}
+        response.headers["Link"] = f'<{url}?{urlencode({**query, "limit": limit, "page": page + 1})}>; rel="next"'
+    return response
 
 
 @bp.get("/lineitems/<context_id>")
@@ -289,16 +290,7 @@ def line_items(context_id: str):
         if all(item["data"].get(key) == request.args[arg] for arg, key in filters.items() if arg in request.args):
             found.append(services.line_item_json(item_id))
 
-    def page_url(limit, page):
-        query = {k: v for k, v in request.args.items() if k not in ("limit", "page")}
-        return f"{services.lineitems_url(context_id)}?{urlencode({**query, 'limit': limit, 'page': page})}"
-
-    chunk, links = _paged(found, page_url)
-    response = jsonify(chunk)
-    response.headers["Content-Type"] = LINEITEM_CONTAINER
-    if links:
-        response.headers["Link"] = ", ".join(links)
-    return response
+    return _paged_response(found, services.lineitems_url(context_id), LINEITEM_CONTAINER)
 
 
 @bp.post("/lineitems/<context_id>")
@@ -400,16 +392,7 @@ def results(context_id: str, item_id: str):
         if user_filter is None or user_id == user_filter
     ]
 
-    def page_url(limit, page):
-        query = {k: v for k, v in request.args.items() if k not in ("limit", "page")}
-        return f"{line_item_url}/results?{urlencode({**query, 'limit': limit, 'page': page})}"
-
-    chunk, links = _paged(found, page_url)
-    response = jsonify(chunk)
-    response.headers["Content-Type"] = RESULT_CONTAINER
-    if links:
-        response.headers["Link"] = ", ".join(links)
-    return response
+    return _paged_response(found, f"{line_item_url}/results", RESULT_CONTAINER)
 
 
 # -- NRPS 2.0 -----------------------------------------------------------------------------------------
