@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
+# axe-core, injected by the browser tests into every page (package.json pins it; only the tests need Node).
+AXE := node_modules/axe-core/axe.min.js
 HOST ?= 127.0.0.1
 PORT ?= 5000
 # The app itself defaults to production when APP_ENV is unset; make's commands are for development.
@@ -15,6 +17,10 @@ $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(BIN)/activate
+
+$(AXE): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(AXE)
 
 install: $(BIN)/activate
 
@@ -30,7 +36,7 @@ run: setup  ## fresh machine -> virtualenv, install, migrate, keys, sample catal
 lint: install
 	$(BIN)/ruff check .
 
-test: install lint  ## the whole suite, lint included
+test: install $(AXE) lint  ## the whole suite, lint included
 	$(BIN)/python -m pytest
 
 bench: install  ## launches/s and p50/p95 against gunicorn on loopback
@@ -41,4 +47,4 @@ migration: install  ## before the first release only: regenerate the initial mig
 	tmp=$$(mktemp -d) && INSTANCE_PATH=$$tmp APP_ENV=testing LTI_KEYS_DIR=$$tmp/keys $(FLASK) db migrate -m "initial schema" && rm -rf $$tmp
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache node_modules

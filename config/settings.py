@@ -21,6 +21,11 @@ class Base:
     REDIS_URL: str | None = None
     CACHE_DIR: str | None = None  # None: <instance>/cache
     CACHE_DEFAULT_TIMEOUT = 3600
+    # Chosen by create_app: RedisCache at CACHE_REDIS_URL (= REDIS_URL) when REDIS_URL is set, else FileSystemCache.
+    CACHE_TYPE: str | None = None
+    CACHE_REDIS_URL: str | None = None
+    CACHE_KEY_PREFIX = "mcb:"  # Redis keys; the filesystem cache has none
+    CACHE_THRESHOLD = 0  # no item count for the filesystem cache (counting rewrites a file on every set)
 
     # LTI
     LTI_KEYS_DIR = str(PROJECT_ROOT / "keys")
@@ -38,6 +43,7 @@ class Base:
     LTI_REGISTRATION_OPEN = False  # Development opens /lti/register; Production needs an invite
     LTI_CONTACT_EMAIL = ""
     BASE_URL: str | None = None  # the public https origin behind a proxy; else taken from the request
+    EXTRA_FRAME_ANCESTORS: tuple[str, ...] = ()  # origins allowed to frame pages besides registered platforms
 
     # Catalog
     CATALOG_FILE = str(PROJECT_ROOT / "config" / "catalog.yaml")
@@ -55,6 +61,14 @@ class Base:
     OUTBOX_BACKOFF_BASE_SECONDS = 5.0
     OUTBOX_BACKOFF_MAX_SECONDS = 3600.0
     OUTBOX_BATCH_SIZE = 20
+    OUTBOX_LEASE_SECONDS: float | None = None  # None: from LTI_HTTP_TIMEOUT (gradebook.worker.lease_seconds)
+
+    # Assessment
+    ASSESSMENT_DUE_BUSINESS_DAYS = 14  # the assessment target: business days after submission
+    ASSESSMENT_HOLIDAYS: list = []  # ISO dates skipped besides weekends (env: comma-separated)
+    ASSESSMENT_CLAIM_MINUTES = 120  # an opened submission stays the assessor's own this long after each save
+    ASSESSOR_ACTIVE_DAYS = 60  # a resubmission returns to its assessor if they launched the tool this recently
+    ASSESSMENT_QUEUE_PAGE_SIZE = 50
 
     DEMO_ENABLED = False
     PROXY_FIX = False  # trust one proxy's X-Forwarded-* headers (gunicorn behind nginx/ALB)
@@ -63,7 +77,7 @@ class Base:
     SESSION_COOKIE_SAMESITE = "None"
     PREFERRED_URL_SCHEME = "http"
     MAX_CONTENT_LENGTH = 64 * 1024 * 1024
-    WTF_CSRF_ENABLED = False  # forms are protected by the signed launch reference, not a cookie
+    # No CSRF cookie: forms are protected by the signed launch reference they carry (lti/launch_context.py).
 
 
 class Development(Base):
@@ -129,6 +143,10 @@ ENVIRONMENT_SETTINGS = {
     "UPLOAD_DIR": ("UPLOAD_DIR", str),
     "UPLOAD_MAX_BYTES_VIDEO": ("UPLOAD_MAX_BYTES_VIDEO", int),
     "UPLOAD_MAX_BYTES_OTHER": ("UPLOAD_MAX_BYTES_OTHER", int),
+    "ASSESSMENT_DUE_BUSINESS_DAYS": ("ASSESSMENT_DUE_BUSINESS_DAYS", int),
+    "ASSESSMENT_HOLIDAYS": ("ASSESSMENT_HOLIDAYS", lambda v: [d.strip() for d in v.split(",") if d.strip()]),
+    "ASSESSMENT_CLAIM_MINUTES": ("ASSESSMENT_CLAIM_MINUTES", int),
+    "ASSESSOR_ACTIVE_DAYS": ("ASSESSOR_ACTIVE_DAYS", int),
 }
 
 

@@ -97,6 +97,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(submissions_bp)
     app.register_blueprint(artifacts_bp)
     app.register_blueprint(progress_bp)
+    from lti_tool.assessment import views as assessment_views
+
+    assessment_views.init_app(app)
     if app.config["DEMO_ENABLED"]:
         from lti_tool.demo.views import bp as demo_bp
 

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, redirect, render_template, request
 from werkzeug.datastructures import MultiDict
 
 from lti_tool.catalog.models import PARTS, MicroCredential
+from lti_tool.catalog.parts import PART_TITLES
 from lti_tool.catalog.schema import CatalogError
 from lti_tool.catalog.services import (
     create_microcredential,
@@ -22,7 +23,6 @@ from lti_tool.catalog.services import (
     retire_microcredential,
     update_microcredential,
 )
-from lti_tool.catalog.views import PART_TITLES
 from lti_tool.core.errors import NotAllowed, NotFound
 from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch, launch_url_for, require_duty

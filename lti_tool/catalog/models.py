@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_tool.core.models import TimestampMixin, UTCTimestamp, utcnow
@@ -40,6 +41,8 @@ class MicroCredential(TimestampMixin, db.Model):
     __table_args__ = (
         CheckConstraint("estimated_hours >= 0", name="estimated_hours_not_negative"),
         CheckConstraint("inservice_hours >= 0", name="inservice_hours_not_negative"),
+        CheckConstraint("reopen_rule IN ('manual', 'untilpass')", name="reopen_rule_known"),
+        CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -58,6 +61,12 @@ class MicroCredential(TimestampMixin, db.Model):
     required_level_key: Mapped[str] = mapped_column(String(50))
     is_retired: Mapped[bool] = mapped_column(default=False)
     position: Mapped[int] = mapped_column(default=0)
+    # How it is assessed (the catalog's `assessment:` block).
+    instructors_may_assess: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    review_before_release: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    double_blind: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    reopen_rule: Mapped[str] = mapped_column(String(10), default="untilpass", server_default="untilpass")
+    max_attempts: Mapped[int] = mapped_column(default=3, server_default="3")
 
     levels: Mapped[list[RubricLevel]] = relationship(
         back_populates="microcredential", order_by="RubricLevel.position", cascade="all, delete-orphan"

@@ -18,6 +18,16 @@ SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 KEY_PATTERN = r"^[a-z0-9]+([_-][a-z0-9]+)*$"
 LOCAL_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?)?$"
 TERM_DATES = ("enrollment_opens_at", "enrollment_closes_at", "recommended_submission_at", "final_deadline_at")
+REOPEN_RULES = ("manual", "untilpass")  # Moodle's attemptreopenmethod: someone reopens it, or until earned
+MAX_ATTEMPTS_LIMIT = 20
+# How a micro-credential is assessed when its entry has no `assessment:` block (or leaves a key out).
+ASSESSMENT_DEFAULTS = {
+    "instructors_may_assess": False,
+    "review_before_release": False,
+    "double_blind": False,
+    "reopen_rule": "untilpass",
+    "max_attempts": 3,
+}
 
 _text = {"type": "string", "minLength": 1}
 _prompts = {"type": "object", "additionalProperties": False, "required": ["prompts"],
@@ -108,6 +118,17 @@ CATALOG_SCHEMA: dict = {
                         },
                     },
                     "earning_rule": _text,
+                    "assessment": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "instructors_may_assess": {"type": "boolean"},
+                            "review_before_release": {"type": "boolean"},
+                            "double_blind": {"type": "boolean"},
+                            "reopen_rule": {"enum": list(REOPEN_RULES)},
+                            "max_attempts": {"type": "integer", "minimum": 1, "maximum": MAX_ATTEMPTS_LIMIT},
+                        },
+                    },
                 },
             },
         },
@@ -386,6 +407,11 @@ def _term_problems(term: dict, here: list) -> list[tuple[list, str]]:
 
 
 # ---------------------------------------------------------------------------------------------- entry points
+
+
+def assessment_settings(entry: dict) -> dict:
+    """An entry's `assessment:` block with every setting present (the defaults fill what it leaves out)."""
+    return {**ASSESSMENT_DEFAULTS, **(entry.get("assessment") or {})}
 
 
 def validate_catalog(data, file_name: str = "<catalog>") -> list[str]:

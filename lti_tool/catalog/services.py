@@ -23,7 +23,6 @@ from lti_tool.catalog.schema import (
 )
 from lti_tool.core.models import utcnow
 from lti_tool.extensions import db
-from lti_tool.submissions.models import EnrollmentQuota
 
 __all__ = [
     "LoadReport",
@@ -41,7 +40,6 @@ __all__ = [
     "microcredential_problems",
     "restore_microcredential",
     "retire_microcredential",
-    "seats_taken",
     "update_microcredential",
 ]
 
@@ -424,11 +422,3 @@ def import_catalog_text(text: str, file_name: str = "<import>") -> LoadReport:
     )
     return report
 
-
-def seats_taken(mc: MicroCredential, term: Term) -> int:
-    """Seats taken in this micro-credential for this term: the very count the earner limit is held by."""
-    return db.session.scalar(
-        db.select(EnrollmentQuota.enrolled_count).where(
-            EnrollmentQuota.microcredential_id == mc.id, EnrollmentQuota.term_id == term.id
-        )
-    ) or 0

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
+from lti_tool.catalog.binding import register_launch_listeners
 from lti_tool.catalog.models import MicroCredential
-from lti_tool.catalog.services import current_term, get_microcredential, list_microcredentials, seats_taken
+from lti_tool.catalog.parts import PART_TITLES
+from lti_tool.catalog.services import current_term, get_microcredential, list_microcredentials
 from lti_tool.core.errors import NotFound
 from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch, require_duty
+from lti_tool.submissions.enrollments import seats_left
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
 
 ANY_DUTY = (roles.EDUCATOR, roles.INSTRUCTOR, roles.ASSESSOR, roles.ADMIN)
 
-# The three parts of a submission as educators read them, always in this order.
-PART_TITLES = {"overview": "Overview", "artifacts": "Work examples and artifacts", "reflection": "Reflection"}
+
+@bp.record_once
+def _register_hooks(_state) -> None:
+    """At app start: a launch's custom parameter binds its activity (`lti.hooks`)."""
+    register_launch_listeners()
 
 
 def badge_src(mc: MicroCredential) -> str | None:
@@ -53,16 +59,13 @@ def detail(slug: str):
     if microcredential is None:
         raise NotFound("That micro-credential is not in the catalog.")
     term = current_term()
-    seats = None
-    if term is not None and term.earner_limit is not None:
-        seats = max(term.earner_limit - seats_taken(microcredential, term), 0)
     return render_template(
         "catalog/detail.html",
         launch=current_launch(),
         microcredential=microcredential,
         part_titles=PART_TITLES,
         term=term,
-        seats_left=seats,
+        seats_left=seats_left(microcredential, term),
         badge_src=badge_src,
         initials=initials,
     )

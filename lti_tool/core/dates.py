@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Flask
@@ -45,3 +45,30 @@ def _plural(count: int, word: str) -> str:
 def init_app(app: Flask) -> None:
     app.add_template_filter(local_datetime_label, "local_datetime")
     app.add_template_filter(time_remaining_label, "time_remaining")
+
+
+def add_business_days(start: datetime, days: int, holidays: frozenset[date] | set[date] = frozenset()) -> datetime:
+    """`start` moved on by `days` working days: weekends and `holidays` (dates in UTC) are skipped.
+
+    The time of day stays; a start on a weekend or holiday counts from the next working day.
+    """
+    moment = start
+    remaining = days
+    while remaining > 0:
+        moment += timedelta(days=1)
+        if moment.weekday() < 5 and moment.date() not in holidays:
+            remaining -= 1
+    return moment
+
+
+def parse_holidays(values) -> frozenset[date]:
+    """ISO dates from a list or a comma-separated string (`2026-12-25,2027-01-01`); ValueError names a bad one."""
+    if isinstance(values, str):
+        values = [v for v in (part.strip() for part in values.split(",")) if v]
+    holidays = set()
+    for value in values or ():
+        try:
+            holidays.add(value if isinstance(value, date) else date.fromisoformat(str(value)))
+        except ValueError:
+            raise ValueError(f"not a date (YYYY-MM-DD) in the holiday list: {value!r}") from None
+    return frozenset(holidays)

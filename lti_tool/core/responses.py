@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from flask import Flask, current_app, request
 
-from lti_tool.extensions import cache, db
+from lti_tool.extensions import cache
 
 FRAME_ORIGINS_CACHE_KEY = "frame-ancestors"
+
+_frame_origins_provider: Callable[[], Iterable[str]] | None = None
+
+
+def set_frame_origins_provider(provider: Callable[[], Iterable[str]]) -> None:
+    """Who may frame the pages: `lti` gives the origins of its active registrations (at app start)."""
+    global _frame_origins_provider
+    _frame_origins_provider = provider
 
 
 def registered_frame_origins() -> list[str]:
     """Origins of every active registration (cached briefly; a new registration clears it)."""
     origins = cache.get(FRAME_ORIGINS_CACHE_KEY)
     if origins is None:
-        from lti_tool.lti.models import Registration
-
-        registrations = db.session.scalars(db.select(Registration).where(Registration.is_active.is_(True)))
-        origins = sorted({origin for r in registrations for origin in r.frame_origins})
+        if _frame_origins_provider is None:
+            return []
+        origins = sorted(set(_frame_origins_provider()))
         cache.set(FRAME_ORIGINS_CACHE_KEY, origins, timeout=60)
     return origins
 

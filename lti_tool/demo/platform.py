@@ -105,6 +105,11 @@ PERSONAS = {
             (LIS + "membership#Instructor", LIS + "membership/Instructor#TeachingAssistant"),
             "assessor",
         ),
+        # Two more assessors, so that one person can walk the double-blind path: two independent scorings,
+        # and a third assessor who decides when they disagree (each with another assessor role).
+        Persona("assessor-2", "demo-assessor-2", "Bruno", "Bauer",
+                (LIS + "membership#Instructor", LIS + "membership/Instructor#Grader"), "assessor 2"),
+        Persona("assessor-3", "demo-assessor-3", "Carmen", "Castillo", (LIS + "membership#Mentor",), "assessor 3"),
         Persona("admin", "demo-admin", "Ada", "Admin", (LIS + "institution/person#Administrator",), "admin",
                 in_roster=False),
     )
@@ -290,7 +295,7 @@ def seed_course() -> dict:
         if _course_path().exists():
             return load_course()
         course = _empty_course()
-        for mc in _catalog():
+        for mc in catalog_microcredentials():
             line_item = {"label": mc.title, "scoreMaximum": 1, "resourceId": mc.slug, "tag": "microcredential"}
             add_activity(course, mc.title, mc.slug, line_item)
         if not course["activities"]:
@@ -299,7 +304,8 @@ def seed_course() -> dict:
         return course
 
 
-def _catalog() -> list:
+def catalog_microcredentials() -> list:
+    """The catalog's micro-credentials, or none while the catalog cannot be read (the demo still starts)."""
     try:
         from lti_tool.catalog.services import list_microcredentials
     except ImportError:
@@ -307,7 +313,7 @@ def _catalog() -> list:
     try:
         return list(list_microcredentials())
     except Exception:  # noqa: BLE001  the demo must start even when the catalog is not loaded yet
-        current_app.logger.warning("demo: the catalog could not be read; seeding an unbound activity")
+        current_app.logger.warning("demo: the catalog could not be read (not loaded yet?)")
         return []
 
 

@@ -59,6 +59,8 @@ def course():
         course=p.COURSE,
         activities=course_data["activities"],
         personas=p.PERSONAS.values(),
+        personas_by_key=p.PERSONAS,
+        double_blind_titles=[mc.title for mc in p.catalog_microcredentials() if mc.double_blind],
         gradebook=p.gradebook(course_data),
         lineitems={li["id"]: li for li in course_data["lineitems"]},
         added=request.args.get("added"),

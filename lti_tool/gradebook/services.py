@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from flask import current_app, has_request_context
 from sqlalchemy import and_, func
 from sqlalchemy.orm import aliased
 
 from lti_tool.core.db import get_or_create
 from lti_tool.core.errors import Conflict, InvalidInput
 from lti_tool.core.models import utcnow
+from lti_tool.core.urls import external_url
 from lti_tool.extensions import db
 from lti_tool.gradebook.models import OutboxKind, OutboxMessage, OutboxStatus
 from lti_tool.lti import ags
+from lti_tool.lti.deep_linking import submission_review_for
 from lti_tool.lti.models import LineItem, LtiUser, ResourceLink
 
 LINE_ITEM_TAG = ags.LINE_ITEM_TAG
@@ -95,9 +98,24 @@ def ensure_line_item(
                 "resourceId": resource_link.microcredential_slug or resource_link.resource_link_id,
                 "tag": LINE_ITEM_TAG,
                 "resourceLinkId": resource_link.resource_link_id,
+                **_submission_review(),
             },
         )
     return record_line_item(resource_link, data)
+
+
+def _submission_review() -> dict:
+    """`submissionReview` for a line item the tool creates (Submission Review 1.0 §3.1): the gradebook launches
+    back to the tool's launch URL. Left out only when that URL cannot be known (no request and no BASE_URL)."""
+    base = current_app.config.get("BASE_URL")
+    if has_request_context() or not base:
+        try:
+            return {"submissionReview": submission_review_for(external_url("lti.launch"))}
+        except RuntimeError:  # the worker, without BASE_URL or SERVER_NAME: no absolute URL to give
+            return {}
+    # The worker has no request to build URLs from: the launch path from the URL map, under BASE_URL.
+    path = current_app.url_map.bind("localhost").build("lti.launch")
+    return {"submissionReview": submission_review_for(base.rstrip("/") + path)}
 
 
 def _microcredential_title(resource_link: ResourceLink) -> str | None:

@@ -3,8 +3,8 @@
 from flask import Blueprint, redirect, render_template
 
 from lti_tool.core.errors import NotFound
-from lti_tool.extensions import db
-from lti_tool.gradebook.models import SUPERSEDED_TEXT, OutboxMessage, OutboxStatus
+from lti_tool.gradebook.models import SUPERSEDED_TEXT, OutboxStatus
+from lti_tool.gradebook.queries import find_message, latest_messages
 from lti_tool.gradebook.services import newer_sent_by_message, outbox_counts, retry_message
 from lti_tool.lti.launch_context import current_launch, launch_url_for, require_duty
 
@@ -23,22 +23,13 @@ def _registration_id() -> int:
 @require_duty("admin")
 def index():
     registration_id = _registration_id()
-
-    def latest(status: OutboxStatus, limit: int) -> list[OutboxMessage]:
-        return db.session.scalars(
-            db.select(OutboxMessage)
-            .where(OutboxMessage.registration_id == registration_id, OutboxMessage.status == status.value)
-            .order_by(OutboxMessage.id.desc())
-            .limit(limit)
-        ).all()
-
-    failed = latest(OutboxStatus.FAILED, FAILED_SHOWN)
+    failed = latest_messages(registration_id, OutboxStatus.FAILED, FAILED_SHOWN)
     return render_template(
         "gradebook/outbox.html",
         counts=outbox_counts(registration_id),
         failed=failed,
         went_ahead=newer_sent_by_message(failed),  # later scores of the same person sent past a failed one
-        superseded=latest(OutboxStatus.SUPERSEDED, SUPERSEDED_SHOWN),
+        superseded=latest_messages(registration_id, OutboxStatus.SUPERSEDED, SUPERSEDED_SHOWN),
         superseded_text=SUPERSEDED_TEXT,
     )
 
@@ -46,8 +37,8 @@ def index():
 @bp.post("/<int:message_id>/retry")
 @require_duty("admin")
 def retry(message_id: int):
-    message = db.session.get(OutboxMessage, message_id)
-    if message is None or message.registration_id != _registration_id():
+    message = find_message(_registration_id(), message_id)
+    if message is None:
         raise NotFound("There is no such message.")
     retry_message(message)  # or `superseded`, when a newer score of the person was sent already
     return redirect(launch_url_for("outbox.index", _anchor=f"message-{message.id}"))

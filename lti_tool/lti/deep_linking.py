@@ -12,6 +12,14 @@ from lti_tool.lti.launch import restore_launch
 from lti_tool.lti.services import MICROCREDENTIAL_PARAMETER
 
 RESOURCE_LINK_TYPE = "ltiResourceLink"
+# Submission Review 1.0 §3.1: the gradebook offers "review" once a score says the work was submitted or completed.
+REVIEWABLE_STATUS = ("Submitted", "Completed")
+
+
+def submission_review_for(launch_url: str) -> dict:
+    """The `submissionReview` of a line item the tool creates (Submission Review 1.0 §3.1): which statuses can be
+    reviewed, and where the platform sends the `LtiSubmissionReviewRequest` (the tool's launch URL)."""
+    return {"reviewableStatus": list(REVIEWABLE_STATUS), "url": launch_url}
 
 
 def resource_for(microcredential, launch_url: str) -> DeepLinkResource:
@@ -22,6 +30,7 @@ def resource_for(microcredential, launch_url: str) -> DeepLinkResource:
         .set_label(microcredential.title)
         .set_resource_id(microcredential.slug)
         .set_tag(LINE_ITEM_TAG)
+        .set_submission_review(list(REVIEWABLE_STATUS), url=launch_url)
     )
     return (
         DeepLinkResource()

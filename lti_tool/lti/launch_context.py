@@ -33,6 +33,7 @@ class LaunchContext:
     resource_link_id: int | None
     duties: tuple[str, ...]
     return_url: str | None = None
+    for_user_id: int | None = None  # Submission Review 1.0: the learner whose work is to be shown
 
     def to_payload(self) -> dict:
         return {
@@ -43,6 +44,7 @@ class LaunchContext:
             "r": self.resource_link_id,
             "k": list(self.duties),
             "ret": self.return_url,
+            "f": self.for_user_id,
         }
 
     @classmethod
@@ -55,6 +57,7 @@ class LaunchContext:
             resource_link_id=data.get("r"),
             duties=tuple(data.get("k") or ()),
             return_url=data.get("ret"),
+            for_user_id=data.get("f"),
         )
 
     def has_duty(self, duty: str) -> bool:
@@ -63,6 +66,10 @@ class LaunchContext:
     @property
     def user(self) -> LtiUser:
         return db.session.get(LtiUser, self.user_id)
+
+    @property
+    def for_user(self) -> LtiUser | None:
+        return db.session.get(LtiUser, self.for_user_id) if self.for_user_id else None
 
     @property
     def deployment(self) -> Deployment:

@@ -140,6 +140,7 @@ class LtiUser(TimestampMixin, db.Model):
     given_name: Mapped[str | None] = mapped_column(String(255))
     family_name: Mapped[str | None] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(500))
+    last_launch_at: Mapped[datetime | None] = mapped_column(UTCTimestamp())  # "active" assessors launched lately
 
     registration: Mapped[Registration] = relationship()
 

@@ -12,12 +12,13 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import requests
-from flask import current_app, url_for
+from flask import current_app
 
 from lti_tool.core.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from lti_tool.core.http import lms_session
 from lti_tool.core.models import utcnow
 from lti_tool.core.responses import forget_frame_origins
+from lti_tool.core.urls import external_url
 from lti_tool.extensions import db
 from lti_tool.lti.models import Deployment, Registration, RegistrationInvite, origin_of
 
@@ -89,27 +90,20 @@ class ToolDescription:
         return urlsplit(self.launch_url).hostname or ""
 
 
-def _absolute_url(endpoint: str, **values) -> str:
-    base = current_app.config.get("BASE_URL")
-    if base:
-        return base.rstrip("/") + url_for(endpoint, **values)
-    return url_for(endpoint, _external=True, **values)
-
-
 def describe_tool() -> ToolDescription:
     """The tool as an LMS sees it (absolute URLs honor BASE_URL; needs a request or a SERVER_NAME)."""
     config = current_app.config
-    launch_url = _absolute_url("lti.launch")
+    launch_url = external_url("lti.launch")
     return ToolDescription(
         name=config["LTI_TOOL_NAME"],
         description=config["LTI_TOOL_DESCRIPTION"],
-        login_url=_absolute_url("lti.login"),
+        login_url=external_url("lti.login"),
         launch_url=launch_url,
         # The JWKS view has two rules and url_for picks /.well-known/jwks.json; publish the documented one.
         jwks_url=launch_url.removesuffix("/launch") + "/jwks",
-        register_url=_absolute_url("registration.register"),
-        config_url=_absolute_url("registration.config_page"),
-        logo_url=_absolute_url("registration.logo"),
+        register_url=external_url("registration.register"),
+        config_url=external_url("registration.config_page"),
+        logo_url=external_url("registration.logo"),
         contact_email=config.get("LTI_CONTACT_EMAIL") or "",
     )
 
@@ -233,6 +227,12 @@ def set_catalog_manager(registration: Registration, manages: bool) -> Registrati
     registration.manages_catalog = manages
     db.session.flush()
     return registration
+
+
+def active_frame_origins() -> set[str]:
+    """Origins of every active registration: the only sites that may frame the tool (CSP frame-ancestors)."""
+    registrations = db.session.scalars(db.select(Registration).where(Registration.is_active.is_(True)))
+    return {origin for registration in registrations for origin in registration.frame_origins}
 
 
 def list_registrations() -> list[Registration]:

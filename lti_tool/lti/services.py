@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from flask import current_app
-
 from lti_tool.core.db import get_or_create
-from lti_tool.core.errors import Conflict, NotFound
+from lti_tool.core.models import utcnow
 from lti_tool.extensions import db
 from lti_tool.lti import claims as c
+from lti_tool.lti.hooks import extra_duties, resource_link_launched
 from lti_tool.lti.launch_context import LaunchContext
 from lti_tool.lti.models import Context, Deployment, LineItem, LtiUser, Membership, Registration, ResourceLink
-from lti_tool.lti.roles import duties_for_roles
+from lti_tool.lti.roles import DUTY_ORDER, duties_for_roles
 from lti_tool.lti.tool_conf import find_deployment, find_registration
 
+# The custom parameter that binds a resource link to a micro-credential (set by the deep linking response).
 MICROCREDENTIAL_PARAMETER = "microcredential"
+USER_FIELDS = ("name", "given_name", "family_name", "email")
 
 
 def record_launch(launch_id: str, body: dict) -> LaunchContext:
@@ -21,6 +22,8 @@ def record_launch(launch_id: str, body: dict) -> LaunchContext:
     registration = find_registration(body["iss"], c.client_id(body))
     deployment = find_deployment(body["iss"], c.client_id(body), body[c.DEPLOYMENT_ID])
     user = _record_user(registration, body)
+    if hasattr(LtiUser, "last_launch_at"):
+        user.last_launch_at = utcnow()
     context = _record_context(deployment, body)
     resource_link = _record_resource_link(context, body) if context else None
     roles = body.get(c.ROLES) or []
@@ -29,23 +32,48 @@ def record_launch(launch_id: str, body: dict) -> LaunchContext:
         membership.roles = roles
         membership.status = "Active"
     db.session.flush()
+    for_user = _record_for_user(registration, body)
     return LaunchContext(
         launch_id=launch_id,
         user_id=user.id,
         deployment_id=deployment.id,
         context_id=context.id if context else None,
         resource_link_id=resource_link.id if resource_link else None,
-        duties=tuple(duties_for_roles(roles)),
+        duties=_duties(user, context, roles),
         return_url=(body.get(c.LAUNCH_PRESENTATION) or {}).get("return_url"),
+        for_user_id=for_user.id if for_user else None,
     )
+
+
+def _duties(user: LtiUser, context: Context | None, roles: list[str]) -> tuple[str, ...]:
+    """The duties the roles grant, with those the registered providers add, in landing order."""
+    duties = tuple(duties_for_roles(roles))
+    granted = set(duties) | extra_duties(user, context, duties)
+    return tuple(duty for duty in DUTY_ORDER if duty in granted)
 
 
 def _record_user(registration: Registration, body: dict) -> LtiUser:
     user, _ = get_or_create(LtiUser, {"registration_id": registration.id, "sub": body["sub"]})
     # Name and email come only when the platform shares them (LTI 1.3 Core §5.3.6); keep what we had otherwise.
-    for field in ("name", "given_name", "family_name", "email"):
+    for field in USER_FIELDS:
         if body.get(field):
             setattr(user, field, body[field])
+    return user
+
+
+def _record_for_user(registration: Registration, body: dict) -> LtiUser | None:
+    """The learner whose work a submission review launch is about (Submission Review 1.0 §3.2, `for_user`).
+
+    Its `user_id` is the platform's `sub` of that learner, on the same registration as the launching user.
+    """
+    claim = body.get(c.FOR_USER) or {}
+    if not claim.get("user_id"):
+        return None
+    user, _ = get_or_create(LtiUser, {"registration_id": registration.id, "sub": str(claim["user_id"])})
+    for field in USER_FIELDS:
+        if claim.get(field):
+            setattr(user, field, claim[field])
+    db.session.flush()
     return user
 
 
@@ -73,9 +101,7 @@ def _record_resource_link(context: Context, body: dict) -> ResourceLink | None:
         return None
     resource_link, _ = get_or_create(ResourceLink, {"context_id": context.id, "resource_link_id": claim["id"]})
     resource_link.title = claim.get("title") or resource_link.title
-    slug = (body.get(c.CUSTOM) or {}).get(MICROCREDENTIAL_PARAMETER)
-    if slug and not slug.startswith("$"):  # an unsubstituted variable is not a binding
-        _bind_from_custom_parameter(resource_link, slug.strip())
+    resource_link_launched(resource_link, body)  # the catalog binds it (custom parameter, LTI 1.3 Core §5.4.1)
     lineitem_url = (body.get(c.AGS) or {}).get("lineitem")
     if lineitem_url:
         line_item = resource_link.line_item
@@ -83,38 +109,4 @@ def _record_resource_link(context: Context, body: dict) -> ResourceLink | None:
             line_item = LineItem(resource_link=resource_link, url=lineitem_url, label=resource_link.title or "")
             db.session.add(line_item)
         line_item.url = lineitem_url
-    return resource_link
-
-
-def _bind_from_custom_parameter(resource_link: ResourceLink, slug: str) -> None:
-    """The custom parameter binds an activity that has no working binding yet; it never rebinds one.
-
-    Educators' work belongs to the micro-credential they started: a changed parameter (edited in the LMS,
-    a second deep linking choice) must not hide it. The mismatch is logged for the administrator.
-    """
-    from lti_tool.catalog.services import get_microcredential
-
-    current = resource_link.microcredential_slug
-    if current == slug:
-        return
-    if current and get_microcredential(current, include_retired=True) is not None:
-        current_app.logger.warning("resource link %s stays bound to %s; the launch asked for %s",
-                                   resource_link.id, current, slug)
-        return
-    resource_link.microcredential_slug = slug
-
-
-def bind_resource_link(resource_link: ResourceLink, slug: str) -> ResourceLink:
-    """Bind an unbound activity to a micro-credential (an instructor's choice on first launch)."""
-    from lti_tool.catalog.services import get_microcredential
-
-    current = get_microcredential(resource_link.microcredential_slug, include_retired=True)
-    if current is not None:
-        # Educators' work belongs to the micro-credential they started; rebinding would hide it.
-        raise Conflict(f"This activity is already set up with “{current.title}”.",
-                       hint="Add a new activity to the course for another micro-credential.")
-    if get_microcredential(slug) is None:
-        raise NotFound("That micro-credential is not in the catalog.")
-    resource_link.microcredential_slug = slug
-    db.session.flush()
     return resource_link

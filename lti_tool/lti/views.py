@@ -6,28 +6,34 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 
+from lti_tool.catalog.binding import bind_resource_link, microcredential_of
+from lti_tool.catalog.services import get_microcredential, list_microcredentials
+from lti_tool.core import responses
 from lti_tool.core.errors import LaunchError, NotAllowed
+from lti_tool.core.urls import external_url
 from lti_tool.lti import claims as c
 from lti_tool.lti import roles
 from lti_tool.lti.deep_linking import deep_linking_settings, response_for
+from lti_tool.lti.hooks import launch_handler
 from lti_tool.lti.keys import key_store
 from lti_tool.lti.launch import StateNotFound, ToolMessageLaunch, ToolOIDCLogin, state_and_nonce
-from lti_tool.lti.launch_context import current_launch, issue_launch_token, require_duty
+from lti_tool.lti.launch_context import LaunchContext, current_launch, issue_launch_token, require_duty
 from lti_tool.lti.models import origin_of
-from lti_tool.lti.services import bind_resource_link, record_launch
+from lti_tool.lti.registration import active_frame_origins
+from lti_tool.lti.services import record_launch
 from lti_tool.lti.tool_conf import find_registration
+
+__all__ = ["bp", "external_url"]  # external_url: still imported from here by the demo platform
 
 bp = Blueprint("lti", __name__)
 
 LOGIN_PARAMETERS = ("iss", "login_hint", "lti_message_hint", "target_link_uri", "client_id", "lti_deployment_id")
 
 
-def external_url(endpoint: str, **values) -> str:
-    """An absolute URL of the tool: from BASE_URL behind a proxy, else from the request."""
-    base = current_app.config.get("BASE_URL")
-    if base:
-        return base.rstrip("/") + url_for(endpoint, **values)
-    return url_for(endpoint, _external=True, **values)
+@bp.record_once
+def _register_hooks(_state) -> None:
+    """At app start: the pages may be framed by the platforms registered here (CSP frame-ancestors)."""
+    responses.set_frame_origins_provider(active_frame_origins)
 
 
 def _is_tool_url(url: str | None) -> bool:
@@ -93,9 +99,25 @@ def launch():
     launch_context = record_launch(message_launch.get_launch_id(), body)
     token = issue_launch_token(launch_context)
     message_type = body[c.MESSAGE_TYPE]
-    if message_type == c.DEEP_LINKING_REQUEST:
-        return redirect(url_for("lti.deep_link_picker", ltik=token), code=303)
+    handler = launch_handler(message_type) or LAUNCH_HANDLERS.get(message_type, _land_home)
+    return handler(launch_context, token, body)
+
+
+def _land_home(_launch: LaunchContext, token: str, _body: dict):
+    """Resource link launches (and, until a package registers its own, submission reviews) land on home."""
     return redirect(url_for("lti.home", ltik=token), code=303)
+
+
+def _open_deep_link_picker(_launch: LaunchContext, token: str, _body: dict):
+    return redirect(url_for("lti.deep_link_picker", ltik=token), code=303)
+
+
+# One handler per message type (django-lti's launch view); `lti.hooks.register_launch_handler` replaces one.
+LAUNCH_HANDLERS = {
+    c.RESOURCE_LINK_REQUEST: _land_home,
+    c.DEEP_LINKING_REQUEST: _open_deep_link_picker,
+    c.SUBMISSION_REVIEW_REQUEST: _land_home,
+}
 
 
 def _from_our_own_page() -> bool:
@@ -138,7 +160,7 @@ def home():
     """Where a resource link launch lands: a page for the person's duty."""
     launch = current_launch()
     resource_link = launch.resource_link
-    microcredential = _microcredential_of(resource_link)
+    microcredential = microcredential_of(resource_link)
     if not launch.duties:
         raise NotAllowed(
             "Your role in this course does not give you access to this tool.",
@@ -153,6 +175,8 @@ def home():
         return redirect(url_for("submissions.page", ltik=g.ltik), code=303)
     if duty == roles.INSTRUCTOR and resource_link is not None:
         return redirect(url_for("progress.index", ltik=g.ltik), code=303)  # the course's progress
+    if duty == roles.ASSESSOR:
+        return redirect(url_for("assessment.queue", ltik=g.ltik), code=303)  # everything they may assess
     return render_template(
         "lti/home.html",
         launch=launch,
@@ -164,20 +188,10 @@ def home():
     )
 
 
-def _microcredential_of(resource_link):
-    if resource_link is None or not resource_link.is_bound:
-        return None
-    from lti_tool.catalog.services import get_microcredential
-
-    return get_microcredential(resource_link.microcredential_slug, include_retired=True)  # work in progress stays
-
-
 @bp.route("/lti/bind", methods=["GET", "POST"])
 @require_duty(roles.INSTRUCTOR)
 def bind():
     """An instructor binds an unbound activity to a micro-credential on its first launch."""
-    from lti_tool.catalog.services import list_microcredentials
-
     launch = current_launch()
     resource_link = launch.resource_link
     if resource_link is None:
@@ -199,8 +213,6 @@ def bind():
 @require_duty(roles.INSTRUCTOR)
 def deep_link_picker():
     """Deep Linking 2.0 §3.4: show the catalog; the choice is sent back to the platform."""
-    from lti_tool.catalog.services import list_microcredentials
-
     deep_linking_settings(current_launch().launch_id)
     return render_template(
         "lti/deep_link_picker.html",
@@ -214,8 +226,6 @@ def deep_link_picker():
 @require_duty(roles.INSTRUCTOR)
 def deep_link_respond():
     """Answer the deep linking request with a signed LtiDeepLinkingResponse, auto-posted to the platform."""
-    from lti_tool.catalog.services import get_microcredential
-
     launch = current_launch()
     microcredential = get_microcredential(request.form.get("microcredential", ""))
     if microcredential is None:

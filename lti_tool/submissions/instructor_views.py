@@ -7,11 +7,11 @@ so that learners who never opened the activity are listed as "not started" from 
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from werkzeug.utils import secure_filename
 
+from lti_tool.catalog.binding import microcredential_of
 from lti_tool.core.models import utcnow
-from lti_tool.extensions import cache
 from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch, require_duty
 from lti_tool.submissions import progress
@@ -41,31 +41,11 @@ def _view_options() -> dict:
     }
 
 
-def _microcredential_of(resource_link):
-    from lti_tool.catalog.services import get_microcredential
-
-    if not resource_link.is_bound:
-        return None
-    return get_microcredential(resource_link.microcredential_slug, include_retired=True)
-
-
-ROSTER_RETRY_SECONDS = 60
-
-
 def _render_index(*, sync_error: str | None = None, synced: int | None = None, status_code: int = 200,
                   refresh: bool = False):
     context, resource_link = _course_and_activity()
-    failed_recently_key = f"roster-read-failed:{context.id}"
-    if refresh and progress.roster_is_stale(context) and not cache.get(failed_recently_key):
-        try:
-            progress.sync_roster(context)
-        except progress.RosterUnavailable as error:
-            # Nothing was changed (the roster is read in full before anything is written): the page shows the
-            # last known roster and says why it may be incomplete. An LMS that is down is asked again after a
-            # minute, not on every opening (each attempt may wait for a timeout).
-            current_app.logger.warning("roster of context %s not read on opening: %s", context.id, error)
-            cache.set(failed_recently_key, 1, timeout=ROSTER_RETRY_SECONDS)
-            sync_error = str(error)
+    if refresh:
+        sync_error = progress.refresh_stale_roster(context) or sync_error
     options = _view_options()
     everyone = progress.course_rows(context, resource_link)
     rows = progress.filter_and_sort(everyone, **options)
@@ -76,7 +56,7 @@ def _render_index(*, sync_error: str | None = None, synced: int | None = None, s
         "submissions/progress.html",
         course=context,
         resource_link=resource_link,
-        microcredential=_microcredential_of(resource_link),
+        microcredential=microcredential_of(resource_link),
         user=current_launch().user,
         counts=progress.count_states(everyone),
         total=len(everyone),

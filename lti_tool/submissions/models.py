@@ -69,6 +69,7 @@ class Enrollment(TimestampMixin, db.Model):
     microcredential_id: Mapped[int] = mapped_column(ForeignKey("catalog_microcredential.id"), index=True)
     term_id: Mapped[int] = mapped_column(ForeignKey("catalog_term.id"))
     resource_link_id: Mapped[int] = mapped_column(ForeignKey("lti_resource_link.id", ondelete="CASCADE"), index=True)
+    last_viewed_at: Mapped[datetime | None] = mapped_column(UTCTimestamp())  # what changed since: shown on launch
 
     user = relationship("LtiUser")
     microcredential = relationship("MicroCredential")

@@ -12,10 +12,11 @@ import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import and_, func
 
 from lti_tool.core.models import utcnow
-from lti_tool.extensions import db
+from lti_tool.extensions import cache, db
 from lti_tool.lti.access_tokens import ServiceError
 from lti_tool.lti.models import Context, LtiUser, Membership, ResourceLink
 from lti_tool.lti.nrps import read_roster
@@ -51,6 +52,7 @@ _IN_ASSESSMENT_MARKING = {
 # was none): a learner added in the LMS appears without a click, and paging through a large course does not
 # ask the LMS each time. The "Refresh roster" button reads it at any time.
 ROSTER_MAX_AGE = timedelta(minutes=15)
+ROSTER_RETRY_SECONDS = 60  # an LMS that failed to give the roster is asked again on opening after this
 _SYNC_CHUNK = 500  # rows per IN (…) lookup while syncing: well under every database's parameter limit
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -133,6 +135,25 @@ def sync_roster(context: Context) -> int:
     context.roster_synced_at = utcnow()
     db.session.flush()
     return len(members)
+
+
+def refresh_stale_roster(context: Context) -> str | None:
+    """On opening the page: read the roster when it is stale; the reason it could not be read, if it could not.
+
+    Nothing was changed when it fails (the roster is read in full before anything is written): the page shows
+    the last known roster and says why it may be incomplete. An LMS that is down is asked again after a
+    minute, not on every opening (each attempt may wait for a timeout). Flushes, never commits.
+    """
+    failed_recently_key = f"roster-read-failed:{context.id}"
+    if not roster_is_stale(context) or cache.get(failed_recently_key):
+        return None
+    try:
+        sync_roster(context)
+    except RosterUnavailable as error:
+        current_app.logger.warning("roster of context %s not read on opening: %s", context.id, error)
+        cache.set(failed_recently_key, 1, timeout=ROSTER_RETRY_SECONDS)
+        return str(error)
+    return None
 
 
 def roster_is_stale(context: Context, now: datetime | None = None) -> bool:

@@ -25,6 +25,7 @@ from lti_tool.submissions.models import (
     EnrollmentQuota,
     SubmissionStatus,
 )
+from lti_tool.submissions.signals import attempt_submitted
 
 TEXT_FIELDS = ("overview", "reflection", "collaborators")
 MAX_TEXT_LENGTH = 100_000
@@ -318,7 +319,7 @@ def replace_file_artifact(old: Artifact, stored, file_name: str, content_type: s
     old.created_at = now
     _touch(old.attempt, now)
     db.session.flush()
-    return old_key
+    return _unshared(old_key)
 
 
 def update_artifact_title(artifact: Artifact, title: str | None, *, now: datetime | None = None) -> Artifact:
@@ -340,7 +341,38 @@ def remove_artifact(artifact: Artifact, *, now: datetime | None = None) -> str |
     db.session.delete(artifact)
     _touch(attempt, now)
     db.session.flush()
-    return key
+    return _unshared(key)
+
+
+def _unshared(storage_key: str | None) -> str | None:
+    """The key, when no artifact refers to its file any more (a resubmission shares its files with the
+    attempt it copies, so removing one from the new draft must not delete the earlier attempt's file)."""
+    if storage_key is None:
+        return None
+    in_use = db.session.scalar(db.select(Artifact.id).where(Artifact.storage_key == storage_key).limit(1))
+    return None if in_use is not None else storage_key
+
+
+def copy_attempt(previous: Attempt, *, now: datetime | None = None) -> Attempt:
+    """Attempt N+1 as a copy of attempt N (status `reopened`): texts, collaboration, files and links carried over.
+
+    Files are shared on disk, not duplicated: the new artifacts name the same storage keys. Flushes.
+    """
+    attempt = Attempt(
+        enrollment_id=previous.enrollment_id, number=previous.number + 1, status=SubmissionStatus.REOPENED.value,
+        overview=previous.overview, reflection=previous.reflection, collaborated=previous.collaborated,
+        collaborators=previous.collaborators, content_changed_at=now or utcnow(),
+    )
+    attempt.artifacts = [
+        Artifact(kind=a.kind, position=a.position, title=a.title, url=a.url, file_name=a.file_name,
+                 storage_key=a.storage_key, content_type=a.content_type, size=a.size, sha256=a.sha256,
+                 created_at=a.created_at)
+        for a in previous.artifacts
+    ]
+    db.session.add(attempt)
+    db.session.flush()
+    db.session.expire(previous.enrollment, ["attempts"])
+    return attempt
 
 
 # -- submit -----------------------------------------------------------------------------------------------
@@ -368,6 +400,7 @@ def submit_attempt(attempt: Attempt, expected_version: int, *, now: datetime | N
         raise AttemptLocked("This attempt was already submitted (perhaps from another tab).",
                             hint="Your submitted work is shown below. Nothing was lost.")
     _queue_progress(attempt, "Submitted", "PendingManual")
+    attempt_submitted.send(attempt, now=now)
     return attempt
 
 

@@ -11,14 +11,18 @@ from functools import wraps
 from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
 from werkzeug.routing import BuildError
 
-from lti_tool.catalog.services import current_term, get_microcredential
+from lti_tool.catalog.binding import microcredential_of
+from lti_tool.catalog.parts import PART_TITLES, PARTS
+from lti_tool.catalog.services import current_term
 from lti_tool.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from lti_tool.core.models import utcnow
+from lti_tool.core.storage import format_size
 from lti_tool.extensions import db
 from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch
 from lti_tool.submissions import services
-from lti_tool.submissions.models import PART_TITLES, PARTS, Attempt, Enrollment, MarkingStatus, SubmissionStatus
+from lti_tool.submissions.enrollments import enrollment_to_show
+from lti_tool.submissions.models import Attempt, Enrollment, MarkingStatus, SubmissionStatus
 from lti_tool.submissions.services import (
     MISSING_LABELS,
     AttemptLocked,
@@ -28,6 +32,7 @@ from lti_tool.submissions.services import (
     MicroCredentialFull,
     StaleSave,
 )
+from lti_tool.submissions.uploads import ALLOWED_EXTENSIONS
 
 bp = Blueprint("submissions", __name__, url_prefix="/submission")
 
@@ -57,8 +62,6 @@ NOTICES = {
     "started": "You are enrolled in the current term. This is your new attempt; your earlier work is kept.",
 }
 TEXT_VALUES = ("overview", "reflection", "collaboration", "collaborators")
-ALLOWED_EXTENSIONS = (".pdf", ".doc", ".docx", ".odt", ".rtf", ".txt", ".png", ".gif", ".jpeg", ".jpg",
-                      ".mp4", ".mov", ".webm", ".m4a", ".mp3", ".wav")
 
 
 # -- access -----------------------------------------------------------------------------------------------
@@ -101,9 +104,7 @@ def _is_autosave() -> bool:
 
 def _bound_microcredential(launch):
     resource_link = launch.resource_link
-    microcredential = None
-    if resource_link is not None and resource_link.is_bound:
-        microcredential = get_microcredential(resource_link.microcredential_slug, include_retired=True)
+    microcredential = microcredential_of(resource_link)
     if microcredential is None:
         raise NotFound(
             "This activity is not set up with a micro-credential yet.",
@@ -113,23 +114,9 @@ def _bound_microcredential(launch):
 
 
 def _enrollment_for(launch):
-    """The enrollment whose work the page shows: the current term's; else the person's latest (an unfinished
-    draft of an earlier term must stay reachable); a new enrollment only for someone who has none at all.
-
-    Starting again in a newer term is the person's choice (`start`), never a side effect of opening the page.
-    """
+    """The enrollment whose work the page shows (see `enrollments.enrollment_to_show`)."""
     resource_link, microcredential = _bound_microcredential(launch)
-    term = current_term()
-    if term is not None:
-        existing = services.find_enrollment(launch.user_id, microcredential.id, term.id)
-        if existing is not None:
-            return existing
-    earlier = _latest_enrollment(launch.user_id, microcredential.id)
-    if earlier is not None:
-        return earlier
-    if term is None:
-        raise EnrollmentClosed("No term is open for enrollment.", hint="Ask your instructor when the next one opens.")
-    return services.enroll(launch.user, microcredential, term, resource_link)
+    return enrollment_to_show(launch.user, microcredential, current_term(), resource_link)
 
 
 def _new_term_offer(enrollment: Enrollment, term):
@@ -137,15 +124,6 @@ def _new_term_offer(enrollment: Enrollment, term):
     if term is None or term.id == enrollment.term_id or not term.is_enrollment_open(utcnow()):
         return None
     return term
-
-
-def _latest_enrollment(user_id: int, microcredential_id: int):
-    return db.session.scalar(
-        db.select(Enrollment)
-        .where(Enrollment.user_id == user_id, Enrollment.microcredential_id == microcredential_id)
-        .order_by(Enrollment.id.desc())
-        .limit(1)
-    )
 
 
 def _posted_attempt() -> Attempt:
@@ -199,7 +177,7 @@ def _context(attempt: Attempt, **extra) -> dict:
         "now": now,
         "artifact_url": _optional_url,
         "upload_url": _optional_url("artifacts.upload"),
-        "size_label": size_label,
+        "format_size": format_size,
         **extra,
     }
 
@@ -215,19 +193,6 @@ def _optional_url(endpoint: str, **values) -> str | None:
         return url_for(endpoint, **values)
     except BuildError:
         return None
-
-
-def size_label(size: int | None) -> str:
-    """'820 bytes', '1.4 MB', '1.0 GB'."""
-    if size is None:
-        return ""
-    if size < 1000:
-        return f"{size} bytes"
-    for unit in ("KB", "MB", "GB"):
-        size /= 1000
-        if size < 1000 or unit == "GB":
-            return f"{size:.1f} {unit}"
-    return ""
 
 
 # -- the page ---------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 The LMS is the independent test platform served at http://localhost:<port>; the tool is served at
 http://127.0.0.1:<port> — a different site, so the tool's frame is third-party, as in a real LMS.
 Chromium runs with third-party cookies blocked. Screenshots go to build/screenshots/.
-Set REQUIRE_BROWSER=1 (CI does) to fail instead of skip when Chromium is missing.
+Every page a test reaches is checked with axe-core (`assert_accessible`; `npm ci` installs it, `make test` runs it).
+Set REQUIRE_BROWSER=1 (CI does) to fail instead of skip when Chromium or axe-core is missing.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ import pytest
 from tests.platform.fixtures import fresh_services, mount_services, register_platform
 from tests.platform.platform import TestPlatform, create_platform_app
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "build" / "screenshots"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+# The project's rule: WCAG 2.2 AA, and no serious or critical violation on any page.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+AXE_BLOCKING = ("serious", "critical")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -105,3 +111,43 @@ def screenshot_frame(page, frame, name: str) -> Path:
     page.set_viewport_size(viewport)
     page.evaluate("h => { document.querySelector('iframe#tool').style.height = h; }", before)
     return path
+
+
+def _axe_source() -> str:
+    if not AXE.exists():
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"axe-core is required (REQUIRE_BROWSER=1) but {AXE} is missing; run `npm ci`")
+        pytest.skip("axe-core is not installed (run `npm ci`)")
+    return AXE.read_text(encoding="utf-8")
+
+
+def _frame_of(target):
+    """A Frame or Page as is; a FrameLocator (what `page.frame_locator` gives) resolved to its frame."""
+    if hasattr(target, "evaluate"):
+        return target
+    return target.owner.element_handle().content_frame()
+
+
+def assert_accessible(frame_or_page, name: str) -> list[dict]:
+    """Run axe-core (WCAG 2.2 AA tags) on the page or frame; fail listing every serious or critical violation.
+
+    Returns every violation found (the minor and moderate ones too), for a test that wants to look further.
+    """
+    target = _frame_of(frame_or_page)
+    if not target.evaluate("() => typeof window.axe !== 'undefined'"):
+        target.add_script_tag(content=_axe_source())
+    result = target.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})"
+        ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,"
+        " targets: v.nodes.map(n => n.target.join(' ')), html: v.nodes.map(n => n.html)})))",
+        AXE_TAGS,
+    )
+    blocking = [v for v in result if v["impact"] in AXE_BLOCKING]
+    if blocking:
+        lines = [f"{name}: {len(blocking)} serious or critical accessibility violation(s) (axe-core, WCAG 2.2 AA):"]
+        for violation in blocking:
+            lines.append(f"- [{violation['impact']}] {violation['id']}: {violation['help']} ({violation['helpUrl']})")
+            lines.extend(f"    {target} -> {html[:200]}" for target, html in zip(violation["targets"],
+                                                                             violation["html"], strict=True))
+        pytest.fail("\n".join(lines), pytrace=False)
+    return result

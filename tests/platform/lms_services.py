@@ -6,6 +6,10 @@ tool. State lives in an `LmsServices` object kept in `current_app.extensions["lm
 Failure injection: `services.fail_next("/lineitems", status=503, count=2)` answers the next two requests
 under that path with 503; `status="timeout"` holds the request longer than the tool's read timeout
 (`services.timeout_seconds`) and then answers 503 without doing anything, as a platform that crashed would.
+
+A test may also act as a teacher in the gradebook: `services.set_result_by_hand(item, user_id, 3)` overrides
+what the results endpoint says for that person, as a grade overridden in the LMS does; and count what the tool
+asked with `services.requests_count("/token")`.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import jwt
 import requests
@@ -76,6 +80,7 @@ class LmsServices:
     used_jtis: set = field(default_factory=set)
     line_items: dict = field(default_factory=dict)  # id -> {context_id, data}
     scores: dict = field(default_factory=dict)  # line item id -> [score, ...] in order received
+    hand_results: dict = field(default_factory=dict)  # line item id -> {user_id: {"resultScore", "comment"}}
     members: dict = field(default_factory=dict)  # context_id -> [member, ...]
     contexts: dict = field(default_factory=dict)  # context_id -> {"id", "label", "title"}
     requests: list = field(default_factory=list)
@@ -98,6 +103,16 @@ class LmsServices:
     def line_item_url(self, item_id: str) -> str:
         return f"{self.base_url}/lineitems/{self.line_items[item_id]['context_id']}/Item/{item_id}"
 
+    def item_id_of(self, id_or_url: str) -> str | None:
+        """The id of a line item named by its id or its URL (query and trailing slash ignored); None if unknown."""
+        if id_or_url in self.line_items:
+            return id_or_url
+        path = urlsplit(id_or_url).path.rstrip("/")
+        if "/Item/" not in path:
+            return None
+        item_id = path.rsplit("/Item/", 1)[1]
+        return item_id if item_id in self.line_items else None
+
     def add_line_item(self, context_id: str, **data) -> dict:
         """A line item that already exists in the gradebook; returns it as the API shows it."""
         with self.lock:
@@ -109,6 +124,15 @@ class LmsServices:
     def add_members(self, context_id: str, members: list[dict], context: dict | None = None) -> None:
         self.members.setdefault(context_id, []).extend(members)
         self.contexts[context_id] = context or {"id": context_id}
+
+    def set_result_by_hand(self, lineitem_id_or_url: str, user_id: str, result_score: float,
+                           comment: str | None = None) -> None:
+        """A teacher changes the grade in the gradebook: the results say this from now on, whatever scores come."""
+        item_id = self.item_id_of(lineitem_id_or_url)
+        if item_id is None:
+            raise KeyError(f"no line item {lineitem_id_or_url!r}")
+        with self.lock:
+            self.hand_results.setdefault(item_id, {})[user_id] = {"resultScore": result_score, "comment": comment}
 
     def fail_next(self, path_prefix: str, status: int | str = 503, count: int = 1, message: str = "") -> None:
         """Answer the next `count` requests whose path starts with `path_prefix` with `status` (or "timeout")."""
@@ -123,6 +147,34 @@ class LmsServices:
 
     def requests_to(self, path_prefix: str, method: str | None = None) -> list[LoggedRequest]:
         return [r for r in self.requests if r.path.startswith(path_prefix) and (method is None or r.method == method)]
+
+    def requests_count(self, path_fragment: str, method: str | None = None) -> int:
+        """How many requests reached a path containing `path_fragment` ("/token", "/scores", "/results")."""
+        with self.lock:
+            return sum(1 for r in self.requests if path_fragment in r.path and (method is None or r.method == method))
+
+    def results_for(self, item_id_or_url: str) -> dict[str, dict]:
+        """What the results endpoint shows for a line item, by user id (AGS 2.0 §3.3)."""
+        item_id = self.item_id_of(item_id_or_url)
+        if item_id is None:
+            raise KeyError(f"no line item {item_id_or_url!r}")
+        item_maximum = self.line_items[item_id]["data"].get("scoreMaximum")
+        line_item_url = self.line_item_url(item_id)
+        found: dict[str, dict] = {}
+        with self.lock:
+            scores = list(self.scores.get(item_id, []))
+            by_hand = dict(self.hand_results.get(item_id, {}))
+        for score in scores:  # the last score received for a person is their result
+            found[score["userId"]] = _result_from_score(score, item_maximum)
+        for user_id, grade in by_hand.items():
+            result = {"userId": user_id, "resultScore": grade["resultScore"], "resultMaximum": item_maximum}
+            if grade["comment"] is not None:
+                result["comment"] = grade["comment"]
+            found[user_id] = result
+        return {
+            user_id: {"id": f"{line_item_url}/results/{user_id}", "scoreOf": line_item_url, **result}
+            for user_id, result in found.items()
+        }
 
     def line_item_json(self, item_id: str) -> dict:
         item = self.line_items[item_id]
@@ -142,6 +194,23 @@ class LmsServices:
                         self.failures.remove(failure)
                     return failure
         return None
+
+
+def _result_from_score(score: dict, item_maximum: float | None) -> dict:
+    """A result as the gradebook keeps it (AGS 2.0 §3.3): the score scaled to the line item's scoreMaximum.
+
+    A score without `scoreGiven` (progress only) leaves an empty grade, as Moodle stores it: the person has a
+    result, but no `resultScore` and no `resultMaximum`.
+    """
+    result: dict = {"userId": score["userId"]}
+    given = score.get("scoreGiven")
+    if given is not None:
+        maximum = item_maximum or score["scoreMaximum"]
+        result["resultScore"] = given * maximum / score["scoreMaximum"]
+        result["resultMaximum"] = maximum
+    if score.get("comment") is not None:
+        result["comment"] = score["comment"]
+    return result
 
 
 def create_services_app(services: LmsServices) -> Flask:
@@ -302,17 +371,34 @@ def create_line_item(context_id: str):
     if not (request.content_type or "").startswith(LINEITEM):
         return _error(415, f"Content-Type must be {LINEITEM}")
     data = request.get_json(silent=True, force=True)
-    if not isinstance(data, dict) or not data.get("label"):
-        return _error(400, "label is required")
-    maximum = data.get("scoreMaximum")
-    if not isinstance(maximum, int | float) or maximum <= 0:
-        return _error(400, "scoreMaximum must be a number greater than 0")
+    problem = _line_item_problem(data)
+    if problem:
+        return _error(400, problem)
     data.pop("id", None)
     created = services.add_line_item(context_id, **data)
     response = jsonify(created)
     response.status_code = 201
     response.headers["Content-Type"] = LINEITEM
     return response
+
+
+def _line_item_problem(data) -> str | None:
+    """What makes a line item the tool sent unacceptable (AGS 2.0 §3.2; Submission Review 1.0), or None."""
+    if not isinstance(data, dict) or not data.get("label"):
+        return "label is required"
+    maximum = data.get("scoreMaximum")
+    if not isinstance(maximum, int | float) or isinstance(maximum, bool) or maximum <= 0:
+        return "scoreMaximum must be a number greater than 0"
+    review = data.get("submissionReview")
+    if review is not None:
+        if not isinstance(review, dict):
+            return "submissionReview must be an object"
+        statuses = review.get("reviewableStatus")
+        if statuses is not None and not (isinstance(statuses, list) and all(isinstance(x, str) for x in statuses)):
+            return "submissionReview.reviewableStatus must be an array of strings"
+        if "custom" in review and not isinstance(review["custom"], dict):
+            return "submissionReview.custom must be an object"
+    return None
 
 
 def _line_item_or_404(context_id: str, item_id: str):
@@ -330,6 +416,32 @@ def line_item(context_id: str, item_id: str):
     if _line_item_or_404(context_id, item_id) is None:
         return _error(404, "No such line item")
     response = jsonify(_services().line_item_json(item_id))
+    response.headers["Content-Type"] = LINEITEM
+    return response
+
+
+@bp.put("/lineitems/<context_id>/Item/<item_id>")
+def update_line_item(context_id: str, item_id: str):
+    """AGS 2.0 §3.2: a PUT replaces the line item; its id and its resource link stay the platform's."""
+    services = _services()
+    denied = _authorised(SCOPE_LINEITEM)
+    if denied:
+        return denied
+    item = _line_item_or_404(context_id, item_id)
+    if item is None:
+        return _error(404, "No such line item")
+    if not (request.content_type or "").startswith(LINEITEM):
+        return _error(415, f"Content-Type must be {LINEITEM}")
+    data = request.get_json(silent=True, force=True)
+    problem = _line_item_problem(data)
+    if problem:
+        return _error(400, problem)
+    data.pop("id", None)
+    if "resourceLinkId" in item["data"]:
+        data["resourceLinkId"] = item["data"]["resourceLinkId"]
+    with services.lock:
+        item["data"] = data
+    response = jsonify(services.line_item_json(item_id))
     response.headers["Content-Type"] = LINEITEM
     return response
 
@@ -374,24 +486,13 @@ def results(context_id: str, item_id: str):
         return denied
     if _line_item_or_404(context_id, item_id) is None:
         return _error(404, "No such line item")
-    latest: dict[str, dict] = {}
-    for score in services.scores[item_id]:
-        latest[score["userId"]] = score  # the last score received is the result (AGS 2.0 §3.3)
     user_filter = request.args.get("user_id")
-    line_item_url = services.line_item_url(item_id)
     found = [
-        {
-            "id": f"{line_item_url}/results/{user_id}",
-            "scoreOf": line_item_url,
-            "userId": user_id,
-            **({"resultScore": s["scoreGiven"]} if "scoreGiven" in s else {}),
-            **({"resultMaximum": s["scoreMaximum"]} if "scoreMaximum" in s else {}),
-            **({"comment": s["comment"]} if "comment" in s else {}),
-        }
-        for user_id, s in latest.items()
+        result
+        for user_id, result in services.results_for(item_id).items()
         if user_filter is None or user_id == user_filter
     ]
-
+    line_item_url = services.line_item_url(item_id)
     return _paged_response(found, f"{line_item_url}/results", RESULT_CONTAINER)
 
 

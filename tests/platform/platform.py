@@ -6,6 +6,10 @@ linking return endpoint that verifies the tool's response (Deep Linking 2.0 §4.
 `return_url` that records `lti_errormsg`. AGS, NRPS and the token endpoint come from
 `lms_services`; Dynamic Registration from `dynamic_registration`.
 
+Launches are resource link, deep linking or submission review requests (LTI Submission Review 1.0,
+`LtiSubmissionReviewRequest`: the resource link, the AGS claim naming its `lineitem`, and `for_user`, the
+person whose work is reviewed).
+
 A test decides what the next launch says (`platform.next_launch(...)`) and may make the platform
 misbehave on purpose — expired tokens, foreign keys, wrong audience — to see the tool refuse it.
 """
@@ -34,16 +38,25 @@ LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+FOR_USER_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/for_user"
 ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
+INSTRUCTOR_SUB_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#"
 INSTITUTION_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#"
 
 ROLES = {
     "learner": [ROLE + "Learner", INSTITUTION_ROLE + "Student"],
     "instructor": [ROLE + "Instructor", INSTITUTION_ROLE + "Faculty"],
     # A sub-role of Instructor (LIS v2); Canvas sends both, and the sub-role narrows the duty.
-    "assessor": [ROLE + "Instructor", ROLE.replace("#", "/Instructor#TeachingAssistant")],
+    "assessor": [ROLE + "Instructor", INSTRUCTOR_SUB_ROLE + "TeachingAssistant"],
     "admin": [INSTITUTION_ROLE + "Administrator", ROLE + "Instructor"],
     "guest": [ROLE + "Guest"],
+    "learner-2": [ROLE + "Learner", INSTITUTION_ROLE + "Student"],
+    # The Grader sub-role alone, without its principal role: LIS v2 allows it, some platforms send it so.
+    "assessor-2": [INSTRUCTOR_SUB_ROLE + "Grader", INSTITUTION_ROLE + "Staff"],
+    "assessor-3": [ROLE + "Mentor"],
+    # No role in the course at all: only an organization's grant (in the tool) can make this person an assessor.
+    "org-assessor": [INSTITUTION_ROLE + "Staff"],
+    "instructor-2": [ROLE + "Instructor", INSTITUTION_ROLE + "Faculty"],
 }
 
 AGS_SCOPES = [
@@ -98,6 +111,9 @@ class LaunchPlan:
     lifetime: int = 300
     issued_at_offset: int = 0
     echo_nonce: bool = True
+    roles: list[str] | None = None  # instead of ROLES[person]
+    lineitem: str | None = None  # a line item URL (or id in the services) for the AGS claim's `lineitem`
+    for_user: str | None = None  # a PEOPLE key: whose submission a submission review launch shows
 
 
 @dataclass
@@ -118,7 +134,15 @@ PEOPLE = {
     "assessor": Person("user-assessor-1", "Alan", "Turing", "alan@school.example"),
     "admin": Person("user-admin-1", "Edsger", "Dijkstra", "edsger@school.example"),
     "guest": Person("user-guest-1", "Guy", "Guest", "guest@school.example"),
+    # Names found in no page of the tool, so a blindness test can search any response for them.
+    "learner-2": Person("user-learner-2", "Katherine", "Johnson", "katherine.johnson@school.example"),
+    "assessor-2": Person("user-assessor-2", "Dorothy", "Vaughan", "dorothy.vaughan@school.example"),
+    "assessor-3": Person("user-assessor-3", "Annie", "Easley", "annie.easley@school.example"),
+    "org-assessor": Person("user-org-assessor-1", "Barbara", "Liskov", "barbara.liskov@school.example"),
+    "instructor-2": Person("user-instructor-2", "Margaret", "Hamilton", "margaret.hamilton@school.example"),
 }
+
+SUBMISSION_REVIEW_REQUEST = "LtiSubmissionReviewRequest"
 
 
 class TestPlatform:
@@ -203,7 +227,7 @@ class TestPlatform:
         login = {
             "iss": self.issuer,
             "login_hint": person.sub,
-            "target_link_uri": self.tool_launch_url,
+            "target_link_uri": self.target_link_uri(launch_plan),
             "lti_message_hint": hint,
             "client_id": self.client_id,
             "lti_deployment_id": self.deployment_id,
@@ -212,6 +236,46 @@ class TestPlatform:
 
     def login_url(self, login: dict) -> str:
         return self.tool_login_url + "?" + urlencode(login)
+
+    def roles_for(self, plan: LaunchPlan) -> list[str]:
+        return list(plan.roles) if plan.roles is not None else list(ROLES[plan.person])
+
+    def lineitem_url(self, plan: LaunchPlan) -> str | None:
+        """The plan's line item as a URL: an id the services know becomes its URL; a URL stays as it is."""
+        if plan.lineitem is None:
+            return None
+        if self.services is not None and plan.lineitem in self.services.line_items:
+            return self.services.line_item_url(plan.lineitem)
+        return plan.lineitem
+
+    def submission_review_of(self, plan: LaunchPlan) -> dict:
+        """The `submissionReview` the tool gave the plan's line item, if the services hold it."""
+        url = self.lineitem_url(plan)
+        if url is None or self.services is None:
+            return {}
+        item_id = self.services.item_id_of(url)
+        if item_id is None:
+            return {}
+        return self.services.line_items[item_id]["data"].get("submissionReview") or {}
+
+    def target_link_uri(self, plan: LaunchPlan) -> str:
+        """Submission Review 1.0: the line item's `submissionReview.url` when it has one, else the launch URL."""
+        if plan.message_type == SUBMISSION_REVIEW_REQUEST:
+            return self.submission_review_of(plan).get("url") or self.tool_launch_url
+        return self.tool_launch_url
+
+    def for_user_claim(self, plan: LaunchPlan) -> dict:
+        """Submission Review 1.0 `for_user`: `user_id` (required), then the optional name, email and roles."""
+        key = plan.for_user or plan.person
+        person = PEOPLE[key]
+        return {
+            "user_id": person.sub,
+            "given_name": person.given_name,
+            "family_name": person.family_name,
+            "name": person.name,
+            "email": person.email,
+            "roles": list(ROLES[key]),
+        }
 
     def claims_for(self, plan: LaunchPlan, nonce: str) -> dict:
         person = PEOPLE[plan.person]
@@ -232,8 +296,8 @@ class TestPlatform:
             LTI + "message_type": plan.message_type,
             LTI + "version": "1.3.0",
             LTI + "deployment_id": self.deployment_id,
-            LTI + "target_link_uri": self.tool_launch_url,
-            LTI + "roles": ROLES[plan.person],
+            LTI + "target_link_uri": self.target_link_uri(plan),
+            LTI + "roles": self.roles_for(plan),
             LTI + "context": {
                 "id": context,
                 "label": "EDU-101",
@@ -248,10 +312,18 @@ class TestPlatform:
             },
             AGS_CLAIM: {"scope": AGS_SCOPES, "lineitems": self.context_url(f"/lineitems/{context}")},
         }
-        if plan.message_type == "LtiResourceLinkRequest":
+        lineitem = self.lineitem_url(plan)
+        if lineitem is not None:
+            claims[AGS_CLAIM]["lineitem"] = lineitem
+        if plan.message_type in ("LtiResourceLinkRequest", SUBMISSION_REVIEW_REQUEST):
             claims[LTI + "resource_link"] = {"id": plan.resource_link_id, "title": "Micro-credential activity"}
-            if plan.custom is not None:
-                claims[LTI + "custom"] = plan.custom
+            custom = dict(plan.custom or {})
+            if plan.message_type == SUBMISSION_REVIEW_REQUEST:
+                # Submission Review 1.0: the line item's `submissionReview.custom` joins the link's own parameters.
+                custom.update(self.submission_review_of(plan).get("custom") or {})
+                claims[FOR_USER_CLAIM] = self.for_user_claim(plan)
+            if plan.custom is not None or custom:
+                claims[LTI + "custom"] = custom
         else:
             claims[DL + "deep_linking_settings"] = {
                 "deep_link_return_url": self.base_url + "/deep-link-return",

@@ -1,0 +1,90 @@
+"""Reports for organizations: figures per micro-credential and term, a chart, the follow-up list, CSV exports.
+
+An admin sees their own platform only (the registration of the launch's deployment); an instructor who is not
+an admin sees the course they launched from. Nobody else sees a report.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, render_template, request
+from werkzeug.utils import secure_filename
+
+from lti_tool.admin import reports
+from lti_tool.core.errors import NotAllowed
+from lti_tool.core.models import utcnow
+from lti_tool.lti import roles
+from lti_tool.lti.launch_context import current_launch, require_duty
+
+bp = Blueprint("reports", __name__)
+
+
+@bp.app_context_processor
+def _reports_offered() -> dict:
+    """Templates link to the reports only where this blueprint is registered."""
+    return {"reports_offered": True}
+
+
+def _scope() -> tuple[reports.ReportScope, list, object]:
+    """The launch's scope (platform or course), the terms it can filter by, and the chosen term (or None)."""
+    launch = current_launch()
+    registration_id = launch.deployment.registration_id
+    context_id = None
+    if not launch.has_duty(roles.ADMIN):
+        if launch.context_id is None:
+            raise NotAllowed("Open the report from your course in the LMS.")
+        context_id = launch.context_id
+    terms = reports.terms_in_scope(registration_id, context_id)
+    chosen = next((t for t in terms if t.key == request.args.get("term")), None)  # an allow-list, not the URL
+    scope = reports.ReportScope(registration_id=registration_id, context_id=context_id,
+                                term_id=chosen.id if chosen else None)
+    return scope, terms, chosen
+
+
+def _csv(text: str, what: str, term) -> Response:
+    stamp = utcnow().strftime("%Y-%m-%d")
+    name = secure_filename(f"{what}-{term.key if term else 'all-terms'}-{stamp}.csv") or f"{what}.csv"
+    # A byte-order mark so that spreadsheet programs read names with accents as UTF-8.
+    return Response("\ufeff" + text, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+
+@bp.get("/admin/reports")
+@require_duty(roles.ADMIN, roles.INSTRUCTOR)
+def index():
+    """The figures as a table and a chart, then the educators to follow up."""
+    scope, terms, chosen = _scope()
+    report = reports.build_report(scope)
+    bars, chart_height = reports.chart_bars(report.lines)
+    launch = current_launch()
+    return render_template(
+        "admin/reports.html",
+        report=report,
+        terms=terms,
+        term=chosen,
+        is_course_report=scope.context_id is not None,
+        course=launch.context if scope.context_id is not None else None,
+        registration=launch.deployment.registration,
+        bars=bars,
+        chart_width=reports.CHART_WIDTH,
+        chart_height=chart_height,
+        bar_height=reports.CHART_BAR_HEIGHT,
+        chart_description=reports.chart_description(report.lines),
+        standings=reports.STANDINGS,
+        standing_labels=reports.STANDING_LABELS,
+    )
+
+
+@bp.get("/admin/reports.csv")
+@require_duty(roles.ADMIN, roles.INSTRUCTOR)
+def summary_csv():
+    """The figures per micro-credential and term, as a CSV download."""
+    scope, _, chosen = _scope()
+    return _csv(reports.summary_csv(reports.build_report(scope)), "report", chosen)
+
+
+@bp.get("/admin/reports/follow-up.csv")
+@require_duty(roles.ADMIN, roles.INSTRUCTOR)
+def follow_up_csv():
+    """The educators who have not earned yet, with their contact, as a CSV download."""
+    scope, _, chosen = _scope()
+    return _csv(reports.follow_up_csv(reports.build_report(scope)), "follow-up", chosen)

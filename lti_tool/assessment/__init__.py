@@ -1,0 +1,1 @@
+"""Assessment: allocation, blind rubric scoring, the marking workflow, release to the educator and the LMS."""

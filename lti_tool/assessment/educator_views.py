@@ -1,0 +1,51 @@
+"""The educator's side of assessment: the released feedback on the submission page, starting a resubmission
+after a *Not yet*, and what changed since the last visit.
+
+The `submissions` package does not import this one (assessment follows submissions, not the reverse): the page
+reads its feedback through the template global `assessment_feedback(attempt)` and learns what changed through the
+`submission_page_viewed` signal, both plugged in by `init_app`.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, g, redirect, request, url_for
+
+from lti_tool.assessment import feedback
+from lti_tool.assessment.services import start_resubmission
+from lti_tool.core.errors import Conflict, InvalidInput
+from lti_tool.lti import roles
+from lti_tool.lti.launch_context import current_launch, require_duty
+from lti_tool.submissions.services import get_own_attempt
+from lti_tool.submissions.signals import submission_page_viewed
+
+bp = Blueprint("feedback", __name__)
+
+
+@bp.post("/submission/resubmit")
+@require_duty(roles.EDUCATOR)
+def resubmit():
+    """Start attempt N+1 as a copy of attempt N after a released *Not yet*; back to the submission page."""
+    if request.form.get("action") != "resubmit":
+        raise InvalidInput("Choose “Start resubmission” to open a new attempt.")
+    try:
+        attempt = get_own_attempt(current_launch().user_id, int(request.form.get("attempt_id", "")))
+    except ValueError:
+        raise InvalidInput("The form is missing its attempt; reload the page and try again.") from None
+    enrollment = attempt.enrollment
+    latest = enrollment.latest_attempt
+    if latest is not None and latest.number > attempt.number:
+        # A double click or a second tab: the first request opened the new attempt already.
+        raise Conflict(f"Your resubmission was already started: attempt {latest.number} is open.",
+                       hint="Open the activity again from your course to continue it; nothing was changed.")
+    start_resubmission(enrollment)
+    return redirect(url_for("submissions.page", ltik=g.ltik, notice="resubmission-started"), code=303)
+
+
+def init_app(app: Flask) -> None:
+    """Mount the educator's and the reviewer's views and plug the feedback into the submission page."""
+    from lti_tool.assessment import review_views
+
+    app.register_blueprint(bp)
+    app.add_template_global(feedback.feedback_for_page, "assessment_feedback")
+    submission_page_viewed.connect(feedback.on_submission_page_viewed)
+    review_views.init_app(app)

@@ -1,0 +1,24 @@
+"""What the admins' outbox page reads: one platform's messages, newest first (no changes here)."""
+
+from __future__ import annotations
+
+from lti_tool.extensions import db
+from lti_tool.gradebook.models import OutboxMessage, OutboxStatus
+
+
+def latest_messages(registration_id: int, status: OutboxStatus, limit: int) -> list[OutboxMessage]:
+    """The newest messages of one platform in one state."""
+    return db.session.scalars(
+        db.select(OutboxMessage)
+        .where(OutboxMessage.registration_id == registration_id, OutboxMessage.status == status.value)
+        .order_by(OutboxMessage.id.desc())
+        .limit(limit)
+    ).all()
+
+
+def find_message(registration_id: int, message_id: int) -> OutboxMessage | None:
+    """A message of this platform; None for one that does not exist or belongs to another platform."""
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None or message.registration_id != registration_id:
+        return None
+    return message
