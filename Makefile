@@ -42,9 +42,10 @@ test: install $(AXE) lint  ## the whole suite, lint included
 bench: install  ## launches/s and p50/p95 against gunicorn on loopback
 	$(BIN)/python -m bench
 
-migration: install  ## before the first release only: regenerate the initial migration from the models
-	rm -f migrations/versions/*.py
-	tmp=$$(mktemp -d) && INSTANCE_PATH=$$tmp APP_ENV=testing LTI_KEYS_DIR=$$tmp/keys $(FLASK) db migrate -m "initial schema" && rm -rf $$tmp
+migration: install  ## a new Alembic revision from the models' changes: make migration MESSAGE="what changed"
+	@test -n "$(MESSAGE)" || { echo 'say what changed: make migration MESSAGE="..."'; exit 2; }
+	tmp=$$(mktemp -d) && export INSTANCE_PATH=$$tmp APP_ENV=testing LTI_KEYS_DIR=$$tmp/keys && \
+	  $(FLASK) db upgrade && $(FLASK) db migrate -m "$(MESSAGE)"; status=$$?; rm -rf $$tmp; exit $$status
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache node_modules

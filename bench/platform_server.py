@@ -52,12 +52,22 @@ class PlatformServer:
         self.platform.tool_login_url = tool_url + "/lti/login"
         self.platform.tool_launch_url = tool_url + "/lti/launch"
         self.platform.tool_jwks_url = tool_url + "/lti/jwks"
+        services = getattr(self.platform, "services", None)
+        if services is not None:  # mounted before the port was known: the URLs its answers name, the tool's keys
+            services.base_url = self.url
+            services.tool_jwks_url = self.platform.tool_jwks_url
         self.thread = threading.Thread(target=self.server.serve_forever, name="platform", daemon=True)
 
     def start(self) -> PlatformServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request on the console
         self.thread.start()
         return self
+
+    @property
+    def token_requests(self) -> int:
+        """Access tokens the platform's token endpoint granted (the tool should cache them: 1 per scope set)."""
+        services = getattr(self.platform, "services", None)
+        return len(services.token_requests) if services is not None else self.counter.snapshot()["/token"]
 
     def stop(self) -> None:
         self.server.shutdown()

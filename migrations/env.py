@@ -92,6 +92,13 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        # SQLite: batch mode rebuilds a table (copy, drop, rename) to alter it. With foreign keys on (the app
+        # switches them on for every connection) dropping the old table would cascade into, or be refused by,
+        # the rows that refer to it. Off for the migration, then every reference is checked before commit.
+        is_sqlite = connection.dialect.name == "sqlite"
+        if is_sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
@@ -100,6 +107,13 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+            if is_sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration left rows whose references are broken: {broken[:10]}")
+        if is_sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
 
 
 if context.is_offline_mode():

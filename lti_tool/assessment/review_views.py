@@ -17,14 +17,13 @@ from lti_tool.assessment.services import allow_resubmission
 from lti_tool.catalog.parts import PART_TITLES, PARTS
 from lti_tool.core.errors import InvalidInput, NotAllowed, NotFound
 from lti_tool.core.storage import format_size
-from lti_tool.lti import roles
+from lti_tool.lti import claims, roles
 from lti_tool.lti.hooks import register_launch_handler
 from lti_tool.lti.launch_context import current_launch, issue_launch_token
 from lti_tool.submissions.views import MARKING_LABELS, STATUS_LABELS
 
 bp = Blueprint("submission_review", __name__, url_prefix="/submission-review")
 
-SUBMISSION_REVIEW_REQUEST = "LtiSubmissionReviewRequest"
 NOTICES = {"reopened": "A resubmission is allowed: the educator can start a new attempt from their page."}
 
 
@@ -112,6 +111,11 @@ def allow():
     return redirect(url_for("submission_review.index", ltik=g.ltik, notice="reopened"), code=303)
 
 
+@bp.record_once
+def _register_hooks(_state) -> None:
+    """At app start: submission review launches come here."""
+    register_launch_handler(claims.SUBMISSION_REVIEW_REQUEST, open_submission_review)
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
-    register_launch_handler(SUBMISSION_REVIEW_REQUEST, open_submission_review)

@@ -62,9 +62,9 @@ class MicroCredential(TimestampMixin, db.Model):
     is_retired: Mapped[bool] = mapped_column(default=False)
     position: Mapped[int] = mapped_column(default=0)
     # How it is assessed (the catalog's `assessment:` block).
-    instructors_may_assess: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
-    review_before_release: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
-    double_blind: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    instructors_may_assess: Mapped[bool] = mapped_column(default=False, server_default="0")
+    review_before_release: Mapped[bool] = mapped_column(default=False, server_default="0")
+    double_blind: Mapped[bool] = mapped_column(default=False, server_default="0")
     reopen_rule: Mapped[str] = mapped_column(String(10), default="untilpass", server_default="untilpass")
     max_attempts: Mapped[int] = mapped_column(default=3, server_default="3")
 

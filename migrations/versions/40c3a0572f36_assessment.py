@@ -129,9 +129,9 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_assessment_scoring_assessor_id'), ['assessor_id'], unique=False)
 
     with op.batch_alter_table('catalog_microcredential', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('instructors_may_assess', sa.Boolean(), server_default=sa.false(), nullable=False))
-        batch_op.add_column(sa.Column('review_before_release', sa.Boolean(), server_default=sa.false(), nullable=False))
-        batch_op.add_column(sa.Column('double_blind', sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column('instructors_may_assess', sa.Boolean(), server_default='0', nullable=False))
+        batch_op.add_column(sa.Column('review_before_release', sa.Boolean(), server_default='0', nullable=False))
+        batch_op.add_column(sa.Column('double_blind', sa.Boolean(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('reopen_rule', sa.String(length=10), server_default='untilpass', nullable=False))
         batch_op.add_column(sa.Column('max_attempts', sa.Integer(), server_default='3', nullable=False))
 

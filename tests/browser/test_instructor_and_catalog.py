@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.browser.conftest import screenshot_frame
+from tests.browser.conftest import assert_accessible, screenshot_frame
 from tests.factories import bring_work_to
 from tests.platform.platform import INSTITUTION_ROLE, LTI, ROLE
 
@@ -99,6 +99,7 @@ def test_an_instructor_follows_the_course_filters_refreshes_and_exports(app, lms
     csv = frame.get_by_role("link", name="Download as CSV")
     assert "/progress/" in csv.get_attribute("href") and csv.get_attribute("download") is not None
     screenshot_frame(page, frame, "progress-1-course")
+    assert_accessible(frame, "progress-1-course")
 
     # a state's count is a filter link: the table narrows to that state
     frame.locator('.counts a[data-state="submitted"]').click()
@@ -107,6 +108,7 @@ def test_an_instructor_follows_the_course_filters_refreshes_and_exports(app, lms
     assert frame.locator('.counts a[data-state="submitted"]').get_attribute("aria-current") == "true"
     assert "status=submitted" in csv.get_attribute("href")  # the CSV follows the filter
     screenshot_frame(page, frame, "progress-2-filtered-submitted")
+    assert_accessible(frame, "progress-2-filtered-submitted")
 
     # refreshing the roster again says so, and keeps the page working
     frame.get_by_role("button", name="Refresh roster from the LMS").click()
@@ -115,6 +117,7 @@ def test_an_instructor_follows_the_course_filters_refreshes_and_exports(app, lms
     assert f"{len(ROSTER)} members" in notice.inner_text()
     assert frame.locator("tbody tr").count() == len(EDUCATORS)
     screenshot_frame(page, frame, "progress-3-refreshed")
+    assert_accessible(frame, "progress-3-refreshed")
 
 
 def test_a_learner_opens_the_library_and_a_micro_credentials_rubric(app, lms, page, catalog):
@@ -126,6 +129,7 @@ def test_a_learner_opens_the_library_and_a_micro_credentials_rubric(app, lms, pa
     assert cards.count() == 2
     assert TITLE in frame.locator("main").inner_text()
     screenshot_frame(page, frame, "catalog-1-library")
+    assert_accessible(frame, "catalog-1-library")
 
     frame.get_by_role("link", name=TITLE).click()
     frame.get_by_role("heading", name="Rubric").wait_for(timeout=15000)
@@ -135,6 +139,7 @@ def test_a_learner_opens_the_library_and_a_micro_credentials_rubric(app, lms, pa
     assert rubric.locator("thead th").count() >= 3  # the criterion column and the levels
     assert rubric.locator("th.required-level").count() == 1
     screenshot_frame(page, frame, "catalog-2-detail-rubric")
+    assert_accessible(frame, "catalog-2-detail-rubric")
 
     frame.get_by_role("main").get_by_role("link", name="Library of Micro-Credentials").click()  # and back
     frame.locator("article.card").first.wait_for(timeout=15000)
@@ -146,11 +151,13 @@ def test_an_admin_opens_the_administration_and_manages_the_catalog(app, lms, pag
                     claims={LTI + "roles": [INSTITUTION_ROLE + "Administrator"]})
     frame.get_by_role("heading", name="Welcome", exact=False).wait_for(timeout=15000)
     screenshot_frame(page, frame, "admin-1-home")
+    assert_accessible(frame, "admin-1-home")
     frame.get_by_role("link", name="Registered platforms and deployments").click()
 
     frame.get_by_role("heading", name="Administration", exact=True).wait_for(timeout=15000)
     assert "Test LMS" in frame.locator("main").inner_text() or lms.issuer in frame.locator("main").inner_text()
     screenshot_frame(page, frame, "admin-2-index")
+    assert_accessible(frame, "admin-2-index")
     frame.get_by_role("link", name="Manage the catalog").click()
 
     frame.get_by_role("heading", name="Manage the catalog").wait_for(timeout=15000)
@@ -159,3 +166,4 @@ def test_an_admin_opens_the_administration_and_manages_the_catalog(app, lms, pag
     assert SLUG in table and OTHER_SLUG in table
     assert frame.locator("tbody tr").count() == 2
     screenshot_frame(page, frame, "admin-3-catalog")
+    assert_accessible(frame, "admin-3-catalog")

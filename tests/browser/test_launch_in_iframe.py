@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import assert_accessible, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -35,6 +35,7 @@ def test_learner_launch_in_a_cross_site_iframe_shows_the_tool_page(lms, page):
     assert "not set up yet" in text
     shot = screenshot(page, "launch-learner-unbound")
     assert shot.stat().st_size > 5000
+    assert_accessible(frame, "launch-learner-unbound")
 
 
 def test_launch_works_through_postmessage_storage_when_cookies_never_arrive(lms, page):
@@ -45,6 +46,7 @@ def test_launch_works_through_postmessage_storage_when_cookies_never_arrive(lms,
     frame = _tool_frame(page)
     frame.get_by_text("not set up yet").wait_for(timeout=15000)
     screenshot(page, "launch-learner-postmessage-storage")
+    assert_accessible(frame, "launch-learner-postmessage-storage")
 
 
 def test_without_cookies_or_storage_the_person_is_offered_a_new_window(lms, page):
@@ -55,11 +57,13 @@ def test_without_cookies_or_storage_the_person_is_offered_a_new_window(lms, page
     frame = _tool_frame(page)
     frame.get_by_text("new window", exact=False).first.wait_for(timeout=15000)
     screenshot(page, "launch-new-window-fallback")
+    assert_accessible(frame, "launch-new-window-fallback")
     page.unroute_all()
     with page.expect_popup() as popup_info:
         frame.get_by_role("link", name="Open in a new window").click()
     popup = popup_info.value
     popup.get_by_text("not set up yet").wait_for(timeout=15000)  # first-party: the state cookie is kept
+    assert_accessible(popup, "launch-new-window-popup")
 
 
 def test_a_refused_launch_shows_a_clear_page_inside_the_lms(lms, page):
@@ -71,6 +75,7 @@ def test_a_refused_launch_shows_a_clear_page_inside_the_lms(lms, page):
     link = frame.get_by_role("link", name="Back", exact=False).first
     assert "lti_errormsg" in link.get_attribute("href")
     screenshot(page, "launch-refused-expired")
+    assert_accessible(frame, "launch-refused-expired")
 
 
 def test_the_tool_refuses_to_be_framed_by_an_unregistered_site(lms, page):
@@ -103,6 +108,7 @@ def test_an_instructor_places_a_micro_credential_by_deep_linking(lms, page, cata
     frame = _tool_frame(page)
     frame.get_by_text("Educator Self-Assessment and Professional Growth").first.wait_for(timeout=15000)
     screenshot(page, "deep-linking-picker")
+    assert_accessible(frame, "deep-linking-picker")
     frame.locator('button[value="feedback-to-promote-learning"]').click()
     frame.get_by_text("Added 1 item(s)").wait_for(timeout=15000)
     (item,) = lms.deep_link_responses[-1]["https://purl.imsglobal.org/spec/lti-dl/claim/content_items"]

@@ -11,7 +11,7 @@ import wave
 
 import pytest
 
-from tests.browser.conftest import screenshot_frame
+from tests.browser.conftest import assert_accessible, screenshot_frame
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("running_term")]
 
@@ -44,11 +44,13 @@ def test_an_educator_builds_leaves_comes_back_and_submits(app, lms, page, catalo
     frame = _open_activity(page, lms)
     assert frame.locator("[data-status]").get_attribute("data-status") == "new"
     screenshot_frame(page, frame, "submission-1-first-visit")
+    assert_accessible(frame, "submission-1-first-visit")
 
     # typing saves itself, 2 s after the typing stops
     frame.locator("textarea[name=overview]").fill(OVERVIEW)
     frame.locator("#autosave-status").filter(has_text="Saved at").wait_for(timeout=10000)
     screenshot_frame(page, frame, "submission-2-autosaved")
+    assert_accessible(frame, "submission-2-autosaved")
 
     frame.locator("textarea[name=reflection]").fill(REFLECTION)
     frame.locator("input[name=collaboration][value=yes]").check()
@@ -57,6 +59,7 @@ def test_an_educator_builds_leaves_comes_back_and_submits(app, lms, page, catalo
     frame.locator("#notice").filter(has_text="Saved.").wait_for(timeout=10000)
     assert frame.locator("[data-status]").get_attribute("data-status") == "draft"
     screenshot_frame(page, frame, "submission-3-saved")
+    assert_accessible(frame, "submission-3-saved")
 
     # leave the course page, then come back with a new launch: everything is there
     page.goto(lms.base_url + "/return")
@@ -79,6 +82,7 @@ def test_an_educator_builds_leaves_comes_back_and_submits(app, lms, page, catalo
         page.wait_for_timeout(100)
     assert held, "the upload never left the page"
     screenshot_frame(page, frame, "submission-4-uploading")
+    assert_accessible(frame, "submission-4-uploading")
     held[0].continue_()
     page.unroute_all()
     frame.locator("#notice").filter(has_text="File added.").wait_for(timeout=10000)
@@ -99,11 +103,13 @@ def test_an_educator_builds_leaves_comes_back_and_submits(app, lms, page, catalo
     assert link.get_attribute("rel") == "noopener noreferrer" and link.get_attribute("target") == "_blank"
     assert frame.locator("textarea[name=overview]").input_value() == OVERVIEW
     screenshot_frame(page, frame, "submission-5-artifacts")
+    assert_accessible(frame, "submission-5-artifacts")
 
     # submit, with a confirmation first
     frame.locator("button[name=action][value=submit]").click()
     frame.get_by_text("Nothing can change after it.").wait_for(timeout=10000)
     screenshot_frame(page, frame, "submission-6-confirm")
+    assert_accessible(frame, "submission-6-confirm")
     frame.locator("button[name=action][value=confirm]").click()
     frame.locator("#notice").filter(has_text="Submitted.").wait_for(timeout=10000)
     assert frame.locator("[data-status]").get_attribute("data-status") == "submitted"
@@ -111,6 +117,7 @@ def test_an_educator_builds_leaves_comes_back_and_submits(app, lms, page, catalo
     assert frame.locator("button[name=action]").count() == 0
     assert "<b>not bold</b>" in frame.locator("[data-part=reflection]").inner_text()
     screenshot_frame(page, frame, "submission-7-locked")
+    assert_accessible(frame, "submission-7-locked")
 
     assert [(s["activityProgress"], s["gradingProgress"]) for s in _queued(app)] == [
         ("InProgress", "NotReady"), ("Submitted", "PendingManual")]
@@ -137,12 +144,14 @@ def test_two_tabs_a_stale_page_gives_the_text_back(app, lms, page, catalog):
     first.locator("#autosave-status").filter(has_text="Not saved").wait_for(timeout=10000)
     assert "another tab" in first.locator("#autosave-status").inner_text()
     screenshot_frame(page, first, "submission-8-autosave-stale")
+    assert_accessible(first, "submission-8-autosave-stale")
 
     first.locator("button[name=action][value=save]").click()
     first.get_by_text("Your changes were not saved").wait_for(timeout=10000)
     assert first.locator("textarea[name=overview]").input_value() == "Written in the first tab, later"
     assert "Written in the second tab" in first.locator("body").inner_text()
     screenshot_frame(page, first, "submission-9-conflict")
+    assert_accessible(first, "submission-9-conflict")
 
     first.get_by_role("button", name="Keep my text").click()
     first.locator("#notice").filter(has_text="Saved.").wait_for(timeout=10000)

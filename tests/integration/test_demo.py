@@ -32,9 +32,8 @@ def _overrides(tmp_path_factory) -> dict:
     return overrides
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """A testing app with the demo enabled, served over real HTTP on loopback."""
+def serve_demo(tmp_path_factory):
+    """A testing app with the demo enabled, served over real HTTP on loopback, set up as `make setup` does."""
     app = create_app("testing", {**_overrides(tmp_path_factory), "DEMO_ENABLED": True})
     conftest.prepare_database(app)
     with app.app_context():
@@ -51,6 +50,11 @@ def demo(tmp_path_factory):
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    yield from serve_demo(tmp_path_factory)
 
 
 class Browser:
@@ -169,6 +173,8 @@ def test_educator_launch_reaches_the_tool(demo):
     [
         ("instructor", LIS + "membership#Instructor"),
         ("assessor", LIS + "membership/Instructor#TeachingAssistant"),
+        ("assessor-2", LIS + "membership/Instructor#Grader"),
+        ("assessor-3", LIS + "membership#Mentor"),
         ("admin", LIS + "institution/person#Administrator"),
     ],
 )
@@ -285,7 +291,8 @@ def test_grade_passback_and_roster_through_the_token_endpoint(demo):
     assert any(li["id"] == lineitem_url for li in listed.json())
 
     members = requests.get(demo.url + "/demo/memberships", headers=headers, timeout=10).json()["members"]
-    assert {m["user_id"] for m in members} >= {"demo-educator", "demo-instructor", "demo-assessor"}
+    assert {m["user_id"] for m in members} >= {"demo-educator", "demo-instructor", "demo-assessor",
+                                               "demo-assessor-2", "demo-assessor-3"}
 
     course = requests.get(demo.url + "/demo", timeout=10).text
     assert "Feedback micro-credential" in course and "Ellie Educator" in course
