@@ -1,9 +1,10 @@
 """`python -m bench [--only SECTIONS] [--quick] ...`: see bench/__init__.py.
 
-Four sections, in sequence, each with its own tool under gunicorn (or Flask's test client) and temporary data:
+Six sections, in sequence, each with its own tool under gunicorn (or Flask's test client) and temporary data:
 launches, submission (the educator's page with 30 artifacts), upload (a worker's memory during a 1 GiB
-upload) and progress (the instructor's view of 5,000 enrolled educators); then a summary of the headline
-numbers. The exit status is non-zero when any section fails.
+upload), progress (the instructor's view of 5,000 enrolled educators), queue (the assessor queue over 10,000
+submitted attempts in 50 courses) and release (1,000 decisions released at once until the LMS holds every
+score); then a summary of the headline numbers. The exit status is non-zero when any section fails.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from bench.tool_server import Gunicorn, free_port, set_up_tool, tear_down, tool_
 
 TARGET_RATIO = 3.0
 UPLOAD_DELTA_LIMIT_MIB = 64
-SECTIONS = ("launches", "submission", "upload", "progress")
+SECTIONS = ("launches", "submission", "upload", "progress", "queue", "release")
 # (full, --quick) sizes
 SIZES = {
     "launches": (300, 60),
@@ -34,6 +35,9 @@ SIZES = {
     "upload_mib": (1024, 128),
     "educators": (5000, 1000),
     "progress_runs": (20, 5),
+    "queue_attempts": (10_000, 2_000),
+    "queue_requests": (100, 30),
+    "release_assessments": (1_000, 200),
 }
 
 
@@ -52,6 +56,9 @@ def parse_args(argv=None):
     parser.add_argument("--upload-mib", type=int, default=None, help="size of the streamed upload in MiB; 1024")
     parser.add_argument("--educators", type=int, default=None, help="enrolled educators in the progress view; 5000")
     parser.add_argument("--progress-runs", type=int, default=None, help="timed requests per progress page; 20")
+    parser.add_argument("--queue-attempts", type=int, default=None, help="submitted attempts in the queue; 10000")
+    parser.add_argument("--queue-requests", type=int, default=None, help="timed GETs of the queue's first page; 100")
+    parser.add_argument("--release-assessments", type=int, default=None, help="decisions released at once; 1000")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders (logs, database)")
     args = parser.parse_args(argv)
     for name, (full, quick) in SIZES.items():
@@ -167,11 +174,49 @@ def progress_section(args, outcome: Outcome) -> None:
                                      f"{p50 * 1000:.1f} / {p95 * 1000:.1f} ms  ({size / 1024:.0f} KiB, {queries} SQL)"))
 
 
+def queue_section(args, outcome: Outcome) -> None:
+    from bench.assessment_queue import TARGET_RATIO as QUEUE_RATIO
+    from bench.assessment_queue import measure_queue, report, verdict
+
+    print(f"assessor queue: {args.queue_attempts:,} submitted attempts in 50 courses, {args.queue_requests} timed "
+          f"GETs of the first page, gunicorn with {args.workers} sync workers", flush=True)
+    f = measure_queue(args.queue_attempts, 50, args.queue_requests, workers=args.workers, keep=args.keep)
+    report(f)
+    ratio, outcome.ok = verdict(f)
+    queries = "/".join(str(n) for n in f["queries"]) or "?"
+    outcome.rows = [
+        (f"assessor queue, {f['attempts']:,} attempts, first page p50 / p95",
+         f"{f['p50'] * 1000:.1f} / {f['p95'] * 1000:.1f} ms  ({f['requests']} GETs; {queries} SQL per page)"),
+        ("  vs /healthz p50 / p95 (same run)",
+         f"{f['healthz_p50'] * 1000:.1f} / {f['healthz_p95'] * 1000:.1f} ms  ({ratio:.1f}x, target <= "
+         f"{QUEUE_RATIO:.0f}x: {'PASS' if outcome.ok else 'MISS'})"),
+    ]
+
+
+def release_section(args, outcome: Outcome) -> None:
+    from bench.bulk_release import TARGET_SECONDS, measure_release, report, verdict
+
+    print(f"bulk release: {args.release_assessments:,} decisions in one POST /assessment/release, then the outbox "
+          "worker until the test platform holds every score", flush=True)
+    f = measure_release(args.release_assessments, 10, workers=args.workers, keep=args.keep)
+    report(f)
+    outcome.ok = verdict(f)
+    outcome.rows = [
+        (f"bulk release of {f['assessments']:,}: every score in the LMS",
+         f"{f['all_scores_seconds']:.1f} s  (target <= {TARGET_SECONDS:.0f} s: {'PASS' if outcome.ok else 'MISS'})"),
+        ("  POST /assessment/release; worker rate",
+         f"{f['post_seconds']:.1f} s; {f['send_rate']:.0f} scores/s"),
+        ("  token requests; score POSTs", f"{f['token_requests']}; {f['score_posts']:,}"),
+    ]
+
+
 SECTION_RUNNERS = {
     "launches": (launch_section, "launches/s and p50/p95 against gunicorn on loopback, next to /healthz"),
     "submission": (submission_section, "the educator's submission page with 30 artifacts"),
     "upload": (upload_section, "peak gunicorn worker memory during a streamed upload"),
     "progress": (progress_section, "the instructor's progress view and CSV"),
+    "queue": (queue_section, "the assessor queue's first page over 10,000 submitted attempts, next to /healthz"),
+    "release": (release_section, "1,000 decisions released at once: time until the LMS holds every score"),
 }
 
 

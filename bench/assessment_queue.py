@@ -117,8 +117,9 @@ def seed_assessments(platform, *, courses: int, per_course: int, mix: tuple[str,
     # People: the organization assessor who launches (the platform's person), three colleagues who score too,
     # and an admin who granted them all.
     person = PEOPLE[ASSESSOR]
-    staff = [{"registration_id": registration.id, "sub": person.sub, "name": person.name, "given_name": person.given_name,
-              "family_name": person.family_name, "email": person.email, "last_launch_at": now}]
+    staff = [{"registration_id": registration.id, "sub": person.sub, "name": person.name,
+              "given_name": person.given_name, "family_name": person.family_name, "email": person.email,
+              "last_launch_at": now}]
     staff += [{"registration_id": registration.id, "sub": f"bench-assessor-{i}", "name": f"Colleague {i}",
                "given_name": "Colleague", "family_name": str(i), "email": f"assessor{i}@org.example",
                "last_launch_at": now} for i in range(1, 4)]
@@ -193,8 +194,9 @@ def seed_assessments(platform, *, courses: int, per_course: int, mix: tuple[str,
     assessment_rows = []
     for n in range(total):
         mc = course_mcs[course_of[n]]
-        row = {"attempt_id": attempt_ids[n], "registration_id": registration.id, "context_id": context_ids[course_of[n]],
-               "microcredential_id": mc.id, "educator_id": user_ids[n], "pseudonym": pseudonyms[n],
+        row = {"attempt_id": attempt_ids[n], "registration_id": registration.id,
+               "context_id": context_ids[course_of[n]], "microcredential_id": mc.id, "educator_id": user_ids[n],
+               "pseudonym": pseudonyms[n],
                "attempt_number": 1, "submitted_at": submitted[n], "due_at": due_date(submitted[n]),
                "is_double_blind": mc.double_blind, "needs_review": mc.review_before_release,
                "created_at": submitted[n], "updated_at": submitted[n]}
@@ -391,7 +393,8 @@ def report(figures: dict) -> None:
     print(f"{figures['requests']} GETs of each, in a row over one keep-alive connection, "
           f"{figures['workers']} gunicorn workers (/healthz before and after the queue):")
     print(f"{'':40}{'p50 ms':>10}{'p95 ms':>10}")
-    print(f"{'trivial page  GET /healthz':40}{figures['healthz_p50'] * 1000:10.2f}{figures['healthz_p95'] * 1000:10.2f}")
+    print(f"{'trivial page  GET /healthz':40}{figures['healthz_p50'] * 1000:10.2f}"
+          f"{figures['healthz_p95'] * 1000:10.2f}")
     print(f"{'queue, first page  GET /assessment/':40}{figures['p50'] * 1000:10.2f}{figures['p95'] * 1000:10.2f}"
           f"   {figures['bytes'] / 1024:.1f} KiB")
     for label, (p50, p95) in figures["extra"].items():

@@ -77,6 +77,7 @@ def create_app(config: str | type | None = None, overrides: dict | None = None) 
 
 def _register_blueprints(app: Flask) -> None:
     from lti_tool.admin.catalog_views import bp as admin_catalog_bp
+    from lti_tool.admin.report_views import bp as reports_bp
     from lti_tool.admin.views import bp as admin_bp
     from lti_tool.catalog.views import bp as catalog_bp
     from lti_tool.core.views import bp as core_bp
@@ -93,6 +94,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(catalog_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(admin_catalog_bp)
+    app.register_blueprint(reports_bp)
     app.register_blueprint(outbox_bp)
     app.register_blueprint(submissions_bp)
     app.register_blueprint(artifacts_bp)

@@ -11,7 +11,7 @@ from werkzeug.datastructures import MultiDict
 
 from lti_tool.catalog.models import PARTS, MicroCredential
 from lti_tool.catalog.parts import PART_TITLES
-from lti_tool.catalog.schema import CatalogError
+from lti_tool.catalog.schema import ASSESSMENT_DEFAULTS, CatalogError, assessment_settings
 from lti_tool.catalog.services import (
     create_microcredential,
     export_catalog,
@@ -40,12 +40,17 @@ DONE_MESSAGES = {
     "restored": "was restored: instructors can choose it again.",
 }
 
+ASSESSMENT_FIELDS = ("instructors_may_assess", "review_before_release", "double_blind", "reopen_rule", "max_attempts")
+ASSESSMENT_SWITCHES = ("instructors_may_assess", "review_before_release", "double_blind")
+
 FORM_FIELDS = (
     "slug", "title", "issuing_organization", "competency", "key_method", "estimated_hours", "inservice_hours",
     "description", "resources", *(f"prompts_{part}" for part in PARTS), "rubric", "badge_image", "earning_rule",
+    *ASSESSMENT_FIELDS,
 )
 
-_FIELD_OF_KEY = {f"parts.{part}.prompts": f"prompts_{part}" for part in PARTS}
+_FIELD_OF_KEY = {f"parts.{part}.prompts": f"prompts_{part}" for part in PARTS} | {
+    f"assessment.{name}": name for name in ASSESSMENT_FIELDS}
 
 
 def require_catalog_manager(view):
@@ -89,6 +94,10 @@ def _form_values(entry: dict) -> dict:
         values[f"prompts_{part}"] = "\n".join(entry.get("parts", {}).get(part, {}).get("prompts", []))
     rubric = entry.get("rubric")
     values["rubric"] = yaml.safe_dump(rubric, sort_keys=False, allow_unicode=True, width=100) if rubric else ""
+    settings = assessment_settings(entry)
+    values.update({name: "1" if settings[name] else "" for name in ASSESSMENT_SWITCHES})
+    values["reopen_rule"] = settings["reopen_rule"]
+    values["max_attempts"] = str(settings["max_attempts"])
     return values
 
 
@@ -111,6 +120,20 @@ def _whole_number(form: MultiDict, name: str, problems: list[str]) -> int:
         return int(text)
     problems.append(f"{name}: {text!r} is not a whole number of hours (e.g. 6)")
     return 0
+
+
+def _assessment_from_form(form: MultiDict, problems: list[str]) -> dict:
+    """The "How it is assessed" fields as the entry's `assessment:` block (the schema checks the rest)."""
+    settings: dict = {name: bool(form.get(name)) for name in ASSESSMENT_SWITCHES}
+    settings["reopen_rule"] = form.get("reopen_rule") or ASSESSMENT_DEFAULTS["reopen_rule"]
+    text = (form.get("max_attempts") or "").strip()
+    if not text:
+        settings["max_attempts"] = ASSESSMENT_DEFAULTS["max_attempts"]
+    elif re.fullmatch(r"\d{1,3}", text):
+        settings["max_attempts"] = int(text)
+    else:
+        problems.append(f"max_attempts: {text!r} is not a whole number of attempts (e.g. 3)")
+    return settings
 
 
 def _entry_from_form(form: MultiDict, slug: str) -> tuple[dict, list[str], bool]:
@@ -138,6 +161,7 @@ def _entry_from_form(form: MultiDict, slug: str) -> tuple[dict, list[str], bool]
         "badge_image": (form.get("badge_image") or "").strip() or None,
         "parts": {part: {"prompts": _lines(form.get(f"prompts_{part}"))} for part in PARTS},
         "earning_rule": (form.get("earning_rule") or "").strip(),
+        "assessment": _assessment_from_form(form, problems),
     }
     rubric_read = True
     try:

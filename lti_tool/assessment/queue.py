@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import exists, func
 from sqlalchemy.orm import joinedload, selectinload
 
 from lti_tool.assessment.allocation import AssessorScope
@@ -55,13 +55,18 @@ class QueuePage:
 
 
 def _filtered(scope: AssessorScope, queue_filter: QueueFilter, now: datetime):
-    query = db.select(Assessment).join(Attempt, Attempt.id == Assessment.attempt_id).where(scope.condition())
+    """The filtered queue. "Not released yet" is read from the assessment (released with its attempt in one
+    transaction), so the default view needs no join; a single marking state joins the attempts."""
+    query = db.select(Assessment).where(scope.condition())
     if queue_filter.microcredential_id:
         query = query.where(Assessment.microcredential_id == queue_filter.microcredential_id)
     if queue_filter.state == "open":
-        query = query.where(Attempt.marking_status != MarkingStatus.RELEASED.value)
+        query = query.where(Assessment.released_at.is_(None))
+    elif queue_filter.state == MarkingStatus.RELEASED:
+        query = query.where(Assessment.released_at.is_not(None))
     elif queue_filter.state in {s.value for s in MarkingStatus}:
-        query = query.where(Attempt.marking_status == queue_filter.state)
+        query = query.join(Attempt, Attempt.id == Assessment.attempt_id).where(
+            Attempt.marking_status == queue_filter.state)
     if queue_filter.overdue_only:
         query = query.where(Assessment.released_at.is_(None), Assessment.due_at < now)
     return query
@@ -116,7 +121,7 @@ def _needs(assessment: Assessment, status: str, user_id: int, now: datetime, can
             return "Scored by you; waiting for another assessor", True
         return "Yours: scoring in progress", True
     if not can_score:
-        return "Being marked", True
+        return ("Waiting for an assessor" if status == MarkingStatus.NOT_MARKED else "Being marked"), True
     if (assessment.preferred_assessor_id not in (None, user_id) and not assessment.scorings):
         return "Returned to the assessor of the previous attempt", False
     slot = slot_for(assessment, user_id, now)
@@ -131,6 +136,5 @@ def _needs(assessment: Assessment, status: str, user_id: int, now: datetime, can
 
 def microcredentials_in(scope: AssessorScope) -> list[MicroCredential]:
     """The micro-credentials that appear in this person's queue (for the filter)."""
-    ids = db.select(Assessment.microcredential_id).where(scope.condition()).distinct()
-    return list(db.session.scalars(db.select(MicroCredential).where(MicroCredential.id.in_(ids))
-                                   .order_by(MicroCredential.title)))
+    in_queue = exists().where(Assessment.microcredential_id == MicroCredential.id, scope.condition())
+    return list(db.session.scalars(db.select(MicroCredential).where(in_queue).order_by(MicroCredential.title)))

@@ -19,6 +19,8 @@ from blinker import Namespace
 from flask import current_app
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from lti_tool.assessment import rubric
 from lti_tool.assessment.allocation import AssessorScope, is_active_assessor
@@ -31,11 +33,13 @@ from lti_tool.assessment.models import (
     ScoringStatus,
     Slot,
 )
+from lti_tool.catalog.models import MicroCredential
 from lti_tool.core.dates import add_business_days, parse_holidays
 from lti_tool.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from lti_tool.core.models import utcnow
 from lti_tool.extensions import db
-from lti_tool.submissions.models import Attempt, MarkingStatus, SubmissionStatus
+from lti_tool.lti.models import Context, ResourceLink
+from lti_tool.submissions.models import Attempt, Enrollment, MarkingStatus, SubmissionStatus
 from lti_tool.submissions.services import DeadlinePassed, copy_attempt
 
 PSEUDONYM_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: easy to read aloud
@@ -101,11 +105,12 @@ def _move(assessment: Assessment, allowed_from: tuple[str, ...], to: str, *, mes
         .values(marking_status=to),
         execution_options={"synchronize_session": False},
     )
-    db.session.expire(attempt, ["marking_status"])
     if moved.rowcount != 1:
+        db.session.expire(attempt, ["marking_status"])
         now_status = db.session.scalar(db.select(Attempt.marking_status).where(Attempt.id == attempt.id))
         raise WrongState(f"{message} It is “{MARKING_LABELS.get(now_status, now_status)}” now.",
                          hint="Reload the page to see where it stands.")
+    set_committed_value(attempt, "marking_status", to)  # what the UPDATE wrote, without reading it back
     return current
 
 
@@ -441,23 +446,41 @@ def release_assessment(assessment: Assessment, user_id: int | None, *, now: date
 
 def release_many(assessment_ids: list[int], scope: AssessorScope | None, user_id: int | None, *,
                  registration_id: int | None = None, now: datetime | None = None) -> tuple[int, list[str]]:
-    """Release every listed assessment that is ready (one savepoint each); how many, and why the others were not."""
+    """Release every listed assessment that is ready; how many, and why the others were not.
+
+    Everything a release reads is loaded up front in a few queries (and held in `loaded`: the session's identity
+    map keeps objects only while something refers to them). A release that is refused changes nothing before it
+    is refused (`_move` is its first write), so no savepoint is needed and the whole batch is one transaction.
+    """
     now = now or utcnow()
+    loaded = {a.id: a for a in db.session.scalars(
+        db.select(Assessment).where(Assessment.id.in_(assessment_ids)).options(*_RELEASE_LOADING)).unique()}
     released, skipped = 0, []
     for assessment_id in assessment_ids:
-        assessment = db.session.get(Assessment, assessment_id)
+        assessment = loaded.get(assessment_id)
         allowed = assessment is not None and (
             scope.covers(assessment) if scope is not None else assessment.registration_id == registration_id)
         if not allowed:
             skipped.append(f"#{assessment_id}: not in your queue")
             continue
         try:
-            with db.session.begin_nested():
-                release_assessment(assessment, user_id, now=now)
+            release_assessment(assessment, user_id, now=now)
             released += 1
         except Conflict as error:
             skipped.append(f"{assessment.label}: {error.message}")
     return released, skipped
+
+
+_RELEASE_LOADING = (
+    selectinload(Assessment.scorings),
+    joinedload(Assessment.attempt).joinedload(Attempt.enrollment).options(
+        joinedload(Enrollment.user),
+        joinedload(Enrollment.resource_link).options(
+            joinedload(ResourceLink.line_item),
+            joinedload(ResourceLink.context).joinedload(Context.deployment))),
+    joinedload(Assessment.microcredential).options(
+        selectinload(MicroCredential.criteria), selectinload(MicroCredential.levels)),
+)
 
 
 # -- reassigning ------------------------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from lti_tool.assessment.allocation import (
 from lti_tool.assessment.models import Assessment, AssessmentEvent, AssessorGrant, Scoring, Slot
 from lti_tool.assessment.queue import STATES, QueueFilter, microcredentials_in, queue_page
 from lti_tool.assessment.services import MARKING_LABELS, ClaimedByAnother, StaleScoring, WrongState
-from lti_tool.catalog.models import PARTS, MicroCredential
+from lti_tool.catalog.models import MicroCredential
+from lti_tool.catalog.parts import PART_TITLES, PARTS
 from lti_tool.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from lti_tool.core.models import utcnow
 from lti_tool.core.storage import format_size
@@ -35,7 +36,6 @@ from lti_tool.submissions.models import Artifact, MarkingStatus
 
 bp = Blueprint("assessment", __name__, url_prefix="/assessment")
 
-PART_TITLES = {"overview": "Overview", "artifacts": "Work examples and artifacts", "reflection": "Reflection"}
 INLINE_TYPES = ("application/pdf", "image/", "video/", "audio/")
 NOTICES = {
     "saved": "Saved. Your scoring is kept as a draft.",
@@ -388,7 +388,8 @@ def assessors():
 
 
 def init_app(app) -> None:
-    """Follow submissions into assessment, and mount the pages."""
+    """Follow submissions into assessment, and mount the assessor's, educator's and reviewer's pages."""
+    from lti_tool.assessment import educator_views, progress_facts
     from lti_tool.lti.hooks import register_duty_provider
     from lti_tool.submissions.signals import attempt_submitted
 
@@ -396,4 +397,6 @@ def init_app(app) -> None:
     register_duty_provider(organization_assessor_duties)
     app.add_template_filter(format_size, "file_size")
     app.register_blueprint(bp)
+    educator_views.init_app(app)  # and the submission review pages
+    progress_facts.init_app(app)
 

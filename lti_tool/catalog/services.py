@@ -12,11 +12,13 @@ from flask import current_app
 
 from lti_tool.catalog.models import PARTS, IssuerProfile, MicroCredential, RubricCriterion, RubricLevel, Term
 from lti_tool.catalog.schema import (
+    ASSESSMENT_DEFAULTS,
     TERM_DATES,
     CatalogError,
     _dotted,
     _schema_problems,
     _semantic_problems,
+    assessment_settings,
     load_catalog_file,
     parse_catalog_text,
     parse_local_time,
@@ -183,6 +185,7 @@ def _apply_entry(microcredential: MicroCredential, entry: dict) -> bool:
         badge_image=entry.get("badge_image"),
         earning_rule=entry["earning_rule"],
         required_level_key=rubric["required_level"],
+        **assessment_settings(entry),  # the `assessment:` block, its defaults filling what it leaves out
     )
     changed |= _sync_levels(microcredential, rubric["levels"])
     changed |= _sync_criteria(microcredential, rubric["criteria"])
@@ -310,6 +313,7 @@ def _export_microcredential(mc: MicroCredential) -> dict:
             ],
         },
         "earning_rule": mc.earning_rule,
+        "assessment": {name: getattr(mc, name) for name in ASSESSMENT_DEFAULTS},
     }
 
 

@@ -34,6 +34,12 @@ def forget_frame_origins() -> None:
     cache.delete(FRAME_ORIGINS_CACHE_KEY)
 
 
+def frame_ancestors() -> str:
+    """The CSP `frame-ancestors` directive: the tool itself and the registered platforms."""
+    ancestors = ["'self'", *registered_frame_origins(), *current_app.config.get("EXTRA_FRAME_ANCESTORS", [])]
+    return f"frame-ancestors {' '.join(ancestors)}"
+
+
 def init_app(app: Flask) -> None:
     @app.after_request
     def security_headers(response):
@@ -41,8 +47,7 @@ def init_app(app: Flask) -> None:
         # Launch references travel in URLs (no third-party cookies): never leak them through Referer.
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         if response.mimetype == "text/html" and "Content-Security-Policy" not in response.headers:
-            ancestors = ["'self'", *registered_frame_origins(), *current_app.config.get("EXTRA_FRAME_ANCESTORS", [])]
-            response.headers["Content-Security-Policy"] = f"frame-ancestors {' '.join(ancestors)}"
+            response.headers["Content-Security-Policy"] = frame_ancestors()
         if request.path.startswith("/lti/") and request.method == "POST":
             response.headers.setdefault("Cache-Control", "no-store")
         return response

@@ -6,6 +6,7 @@ from flask import current_app, has_request_context
 from sqlalchemy import and_, func
 from sqlalchemy.orm import aliased
 
+from lti_tool.catalog.services import get_microcredential
 from lti_tool.core.db import get_or_create
 from lti_tool.core.errors import Conflict, InvalidInput
 from lti_tool.core.models import utcnow
@@ -119,8 +120,6 @@ def _submission_review() -> dict:
 
 
 def _microcredential_title(resource_link: ResourceLink) -> str | None:
-    from lti_tool.catalog.services import get_microcredential
-
     microcredential = get_microcredential(resource_link.microcredential_slug, include_retired=True)
     return microcredential.title if microcredential else None
 

@@ -147,6 +147,10 @@ def _line_item_for(message: OutboxMessage):
     """The message's line item; found or created in the LMS the first time (locked per resource link)."""
     if message.line_item is not None:
         return message.line_item
+    known = db.session.scalar(db.select(LineItem).where(LineItem.resource_link_id == message.resource_link_id))
+    if known is not None:  # found or created for an earlier message: recorded with this one's outcome
+        message.line_item_id = known.id
+        return known
     query = db.select(ResourceLink).where(ResourceLink.id == message.resource_link_id)
     if _is_postgresql():
         query = query.with_for_update()  # one worker at a time creates a resource link's column
@@ -207,15 +211,21 @@ def _newer_in_line(message: OutboxMessage, now) -> str | None:
     return None
 
 
-def process(message_id: int, worker_id: str) -> str | None:
-    """Send one leased message and record what happened; its new status (None when no longer ours)."""
-    if not _renew_lease(message_id, worker_id):
+def process(message_id: int, worker_id: str, *, renew: bool = True) -> str | None:
+    """Send one leased message and record what happened; its new status (None when no longer ours).
+
+    `renew=False` when the batch's lease is still fresh (see `run_once`): no extra write per message.
+    """
+    if renew and not _renew_lease(message_id, worker_id):
         return None
     message = db.session.get(OutboxMessage, message_id)
+    if message is None or message.status != OutboxStatus.SENDING or message.leased_by != worker_id:
+        return None
     now = utcnow()
     # Only after an admin's retry can a later message of this key have gone ahead (it was not held back by
-    # this one while it had failed): never send an older score over a newer one.
-    newer = _newer_in_line(message, now)
+    # this one while it had failed): never send an older score over a newer one. A message that never failed
+    # was claimed first in line, so nothing later can have been sent before it.
+    newer = _newer_in_line(message, now) if message.last_error is not None else None
     if newer == OutboxStatus.SENT.value:
         current_app.logger.info("outbox message %s superseded by a newer score already sent", message_id)
         if _finish(message_id, worker_id, status=OutboxStatus.SUPERSEDED.value):
@@ -287,9 +297,12 @@ def run_once(app: Flask, *, worker_id: str | None = None, limit: int | None = No
     worker_id = worker_id or uuid.uuid4().hex
     with app.app_context():
         try:
+            claimed_at = time.monotonic()
             claimed = claim(worker_id, limit or app.config["OUTBOX_BATCH_SIZE"])
             for message_id in claimed:
-                process(message_id, worker_id)
+                # The lease is renewed only once half of it has gone: a long batch never outlives it.
+                renew = time.monotonic() - claimed_at > lease_seconds() / 2
+                process(message_id, worker_id, renew=renew)
             return len(claimed)
         finally:
             db.session.remove()

@@ -22,8 +22,7 @@ def record_launch(launch_id: str, body: dict) -> LaunchContext:
     registration = find_registration(body["iss"], c.client_id(body))
     deployment = find_deployment(body["iss"], c.client_id(body), body[c.DEPLOYMENT_ID])
     user = _record_user(registration, body)
-    if hasattr(LtiUser, "last_launch_at"):
-        user.last_launch_at = utcnow()
+    user.last_launch_at = utcnow()
     context = _record_context(deployment, body)
     resource_link = _record_resource_link(context, body) if context else None
     roles = body.get(c.ROLES) or []

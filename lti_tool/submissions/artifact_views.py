@@ -20,7 +20,6 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 from flask import Blueprint, current_app, g, jsonify, redirect, request, url_for
-from werkzeug.wsgi import wrap_file
 
 from lti_tool.core.errors import NotFound
 from lti_tool.core.models import utcnow
@@ -30,6 +29,7 @@ from lti_tool.extensions import db
 from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch, require_duty
 from lti_tool.submissions import services
+from lti_tool.submissions.files import send_artifact
 from lti_tool.submissions.models import Artifact, Attempt
 from lti_tool.submissions.uploads import (
     Upload,
@@ -49,11 +49,6 @@ FORM_OVERHEAD = 1024 * 1024  # the other fields and multipart boundaries around 
 # A refused upload's unread body is read (and dropped) up to this much, so that a browser receives the
 # answer instead of a reset connection; beyond it the connection is simply closed.
 DRAIN_LIMIT = 64 * 1024 * 1024
-FILE_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; sandbox",
-    "Cache-Control": "private, no-store",
-}
 
 
 def _is_raw_upload() -> bool:
@@ -209,27 +204,10 @@ def _readable_file(artifact_id: int) -> Artifact:
     return artifact
 
 
-def _send(artifact: Artifact, *, as_attachment: bool):
-    """`send_file` for a stream from storage, whose size we know (send_file only knows it for paths)."""
-    response = current_app.response_class(
-        wrap_file(request.environ, storage().open(artifact.storage_key)),
-        mimetype=artifact.content_type or "application/octet-stream",
-        direct_passthrough=True,
-    )
-    response.content_length = artifact.size
-    response.headers.set("Content-Disposition", "attachment" if as_attachment else "inline",
-                         filename=artifact.file_name)
-    if artifact.sha256:
-        response.set_etag(artifact.sha256)
-    response.headers.update(FILE_HEADERS)
-    # Range requests (206), so that a <video> element can seek.
-    return response.make_conditional(request.environ, accept_ranges=True, complete_length=artifact.size)
-
-
 @bp.get("/<int:artifact_id>/download")
 def download(artifact_id: int):
     """The file as a download, to those allowed to read it."""
-    return _send(_readable_file(artifact_id), as_attachment=True)
+    return send_artifact(_readable_file(artifact_id), as_attachment=True)
 
 
 @bp.get("/<int:artifact_id>/play")
@@ -238,5 +216,5 @@ def play(artifact_id: int):
     artifact = _readable_file(artifact_id)
     if not artifact.is_playable:
         raise NotFound("Only video and audio files can be played here.")
-    return _send(artifact, as_attachment=False)
+    return send_artifact(artifact, as_attachment=False)
 

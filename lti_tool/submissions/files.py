@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app, request
 from werkzeug.wsgi import wrap_file
 
+from lti_tool.core.responses import frame_ancestors
 from lti_tool.core.storage import storage
 
 FILE_HEADERS = {
@@ -12,9 +13,6 @@ FILE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; sandbox",
     "Cache-Control": "private, no-store",
 }
-# Chromium's PDF viewer does not run in a sandboxed document: PDFs shown on a page get a CSP without `sandbox`
-# (still no scripts, styles or connections of their own), and may be framed only by the tool's own pages.
-PDF_HEADERS = {**FILE_HEADERS, "Content-Security-Policy": "default-src 'none'; frame-ancestors 'self'"}
 
 
 def send_artifact(artifact, *, as_attachment: bool, filename: str | None = None):
@@ -32,7 +30,11 @@ def send_artifact(artifact, *, as_attachment: bool, filename: str | None = None)
                          filename=filename or artifact.file_name)
     if artifact.sha256:
         response.set_etag(artifact.sha256)
-    is_pdf = artifact.content_type == "application/pdf" and not as_attachment
-    response.headers.update(PDF_HEADERS if is_pdf else FILE_HEADERS)
+    response.headers.update(FILE_HEADERS)
+    if artifact.content_type == "application/pdf" and not as_attachment:
+        # Chromium's PDF viewer does not run in a sandboxed document: a PDF shown on a page gets no `sandbox`
+        # (still no scripts, styles or connections of its own) and may be framed by the tool's page, which sits
+        # inside the LMS's (frame-ancestors is checked against every frame above it).
+        response.headers["Content-Security-Policy"] = f"default-src 'none'; {frame_ancestors()}"
     # Range requests (206), so that a <video> element can seek.
     return response.make_conditional(request.environ, accept_ranges=True, complete_length=artifact.size)

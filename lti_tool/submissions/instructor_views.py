@@ -1,4 +1,5 @@
-"""The instructor's view of the course's progress: counts per state, a filtered and sorted table, a CSV export.
+"""The instructor's view of the course's progress: counts per state and flag, a filtered and sorted table with
+the assessment due dates and the grades the LMS holds, a CSV export.
 
 Opening the page reads the LMS roster (NRPS) when it was never read or is older than `progress.ROSTER_MAX_AGE`,
 so that learners who never opened the activity are listed as "not started" from the first visit; the
@@ -35,7 +36,7 @@ def _view_options() -> dict:
     status = request.args.get("status")
     sort = request.args.get("sort")
     return {
-        "status": status if status in progress.STATES else None,
+        "status": status if status in progress.FILTERS else None,
         "sort": sort if sort in progress.SORTS else "name",
         "descending": request.args.get("dir") == "desc",
     }
@@ -52,6 +53,9 @@ def _render_index(*, sync_error: str | None = None, synced: int | None = None, s
     pages = max(1, -(-len(rows) // PAGE_SIZE))
     page = min(max(request.args.get("page", 1, type=int), 1), pages)
     first = (page - 1) * PAGE_SIZE
+    shown = rows[first : first + PAGE_SIZE]
+    # The grades the LMS holds now (one results call, cached a minute): shown next to the released scores.
+    lms_grades = progress.current_lms_grades(resource_link)
     return render_template(
         "submissions/progress.html",
         course=context,
@@ -60,13 +64,17 @@ def _render_index(*, sync_error: str | None = None, synced: int | None = None, s
         user=current_launch().user,
         counts=progress.count_states(everyone),
         total=len(everyone),
-        rows=rows[first : first + PAGE_SIZE],
+        rows=shown,
+        lms_grades=lms_grades,
+        grade_checks={row.user_id: progress.check_grade(row, lms_grades) for row in shown},
         matching=len(rows),
         first=first,
         page=page,
         pages=pages,
         states=progress.STATES,
         state_labels=progress.STATE_LABELS,
+        flags=progress.FLAGS,
+        flag_labels=progress.FLAG_LABELS,
         sync_error=sync_error,
         synced=synced,
         roster_synced_at=context.roster_synced_at,

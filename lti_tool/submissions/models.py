@@ -11,13 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from lti_tool.core.models import TimestampMixin, UTCTimestamp, utcnow
 from lti_tool.extensions import db
 
-PARTS = ("overview", "artifacts", "reflection")
-PART_TITLES = {
-    "overview": "Overview",
-    "artifacts": "Work examples and artifacts",
-    "reflection": "Reflection",
-}
-
 
 class SubmissionStatus(StrEnum):
     """Moodle's submission states (mod_assign): only services change them."""

@@ -1,14 +1,18 @@
 """The course's progress for instructors: the NRPS roster joined with each educator's latest attempt.
 
-Built for large courses: a page costs a constant number of queries (memberships with their users, then
-enrollments with their latest attempts), whatever the size of the roster. Rows never carry an assessor's
-identity: the instructor sees where the work stands, not who assesses it.
+Built for large courses: a page costs a constant number of queries (memberships with their users, enrollments
+with their latest attempts, then those attempts' assessment facts), whatever the size of the roster. Rows
+never carry an assessor's identity: the instructor sees where the work stands, not who assesses it.
+
+The assessment facts (decision, due date, release, released score) come from the `assessment` package, which
+depends on this one: it registers a reader with `register_assessment_reader` at app start, so nothing here
+imports it. The grade the LMS holds now is read through AGS results when the page opens (`current_lms_grades`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,8 +20,10 @@ from flask import current_app
 from sqlalchemy import and_, func
 
 from lti_tool.core.models import utcnow
+from lti_tool.core.spreadsheets import csv_text
 from lti_tool.extensions import cache, db
 from lti_tool.lti.access_tokens import ServiceError
+from lti_tool.lti.ags import get_results
 from lti_tool.lti.models import Context, LtiUser, Membership, ResourceLink
 from lti_tool.lti.nrps import read_roster
 from lti_tool.lti.roles import EDUCATOR, duties_for_roles
@@ -40,7 +46,15 @@ STATE_LABELS = {
     EARNED: "Earned",
     NOT_YET: "Not yet",
 }
-SORTS = ("name", "state", "last_modified", "submitted")
+# Flags cut across the states: a released decision (earned or not yet), work past its assessment due date and
+# not released, a resubmission (attempt 2 or later). Each can be counted and filtered like a state.
+RELEASED = "released"
+OVERDUE = "overdue"
+RESUBMITTED = "resubmitted"
+FLAGS = (RELEASED, OVERDUE, RESUBMITTED)
+FLAG_LABELS = {RELEASED: "Released", OVERDUE: "Overdue", RESUBMITTED: "Resubmitted"}
+FILTERS = STATES + FLAGS
+SORTS = ("name", "state", "last_modified", "submitted", "due")
 
 _IN_ASSESSMENT_MARKING = {
     MarkingStatus.IN_MARKING.value,
@@ -54,7 +68,36 @@ _IN_ASSESSMENT_MARKING = {
 ROSTER_MAX_AGE = timedelta(minutes=15)
 ROSTER_RETRY_SECONDS = 60  # an LMS that failed to give the roster is asked again on opening after this
 _SYNC_CHUNK = 500  # rows per IN (…) lookup while syncing: well under every database's parameter limit
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# The grades the LMS holds are read when the page opens, at most this often (paging, sorting and filtering within
+# a minute reuse them); an LMS that failed is asked again only after as long.
+LMS_GRADES_MAX_AGE_SECONDS = 60
+_DECISIONS = {"earned": EARNED, "notyet": NOT_YET}  # the assessment's decision → the progress state
+
+
+@dataclass(frozen=True)
+class AssessmentFacts:
+    """What an instructor may know of an attempt's assessment: never who assesses, never the rubric scores."""
+
+    decision: str | None  # "earned" or "notyet", once decided
+    due_at: datetime | None
+    released_at: datetime | None
+    score_given: float | None = None  # the score released to the LMS
+    score_maximum: float | None = None
+
+
+AssessmentReader = Callable[..., dict[int, AssessmentFacts]]
+_READER_KEY = "progress_assessment_reader"
+
+
+def register_assessment_reader(app, reader: AssessmentReader) -> None:
+    """Give the progress view its assessment facts: `reader(attempt_ids)` → {attempt id: AssessmentFacts}, where
+    `attempt_ids` is a SELECT of attempt ids (one query, whatever the roster's size). Called by `assessment`."""
+    app.extensions[_READER_KEY] = reader
+
+
+def _assessment_facts(attempt_ids) -> dict[int, AssessmentFacts]:
+    reader = current_app.extensions.get(_READER_KEY)
+    return reader(attempt_ids) if reader is not None else {}
 
 
 class RosterUnavailable(Exception):
@@ -72,10 +115,28 @@ class ProgressRow:
     attempt_number: int | None
     last_modified_at: datetime | None
     submitted_at: datetime | None
+    sub: str = ""  # the LMS's id of the person: their AGS results are keyed by it
+    due_at: datetime | None = None  # when the assessment of the latest submitted attempt is due
+    released_at: datetime | None = None
+    score_given: float | None = None  # what the tool released to the LMS
+    score_maximum: float | None = None
+    flags: tuple[str, ...] = ()
 
     @property
     def state_label(self) -> str:
         return STATE_LABELS[self.state]
+
+    @property
+    def flag_labels(self) -> list[str]:
+        return [FLAG_LABELS[flag] for flag in self.flags]
+
+    def matches(self, status: str) -> bool:
+        """In this state, or carrying this flag."""
+        return self.state == status or status in self.flags
+
+    @property
+    def is_overdue(self) -> bool:
+        return OVERDUE in self.flags
 
 
 # -- the roster ----------------------------------------------------------------------------------------
@@ -170,9 +231,18 @@ def _chunks(values: list, size: int = _SYNC_CHUNK):
 
 
 # -- the rows ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LatestAttempt:
+    """What `state_of` reads of an educator's latest attempt: its states and its assessment's decision."""
+
+    status: str
+    marking_status: str
+    decision: str | None = None
+
+
 def decision_of(attempt) -> str | None:
-    """The released decision of an attempt, "earned" or "not_yet"; accepts an Attempt or a row with its fields."""
-    return None  # the assessment decision model arrives with the assessment issue; until then it is unknown
+    """The released decision of an attempt, "earned" or "not_yet" (None: none known); reads its `decision`."""
+    return _DECISIONS.get(getattr(attempt, "decision", None))
 
 
 def state_of(attempt) -> str:
@@ -198,26 +268,28 @@ def _display_name(name, given_name, family_name) -> str:
     return name or full or "Unnamed user"
 
 
-def course_rows(context: Context, resource_link: ResourceLink) -> list[ProgressRow]:
+def course_rows(context: Context, resource_link: ResourceLink, *, now: datetime | None = None) -> list[ProgressRow]:
     """Every educator of the course for this activity, unsorted: active Learner members plus anyone enrolled here.
 
-    Two queries whatever the roster's size.
+    Three queries whatever the roster's size (the third, the assessment facts, only where a reader is registered).
     """
+    now = now or utcnow()
     people: dict[int, tuple] = {}
     members = db.session.execute(
         db.select(
-            LtiUser.id, LtiUser.name, LtiUser.given_name, LtiUser.family_name, LtiUser.email, Membership.roles
+            LtiUser.id, LtiUser.sub, LtiUser.name, LtiUser.given_name, LtiUser.family_name, LtiUser.email,
+            Membership.roles,
         )
         .join(Membership, Membership.user_id == LtiUser.id)
         .where(Membership.context_id == context.id, Membership.status == "Active")
     )
     is_educator: dict[tuple, bool] = {}  # a course has few distinct role sets: decide each once
-    for user_id, name, given_name, family_name, email, roles in members:
+    for user_id, sub, name, given_name, family_name, email, roles in members:
         key = tuple(roles or ())
         if key not in is_educator:
             is_educator[key] = EDUCATOR in duties_for_roles(list(key))
         if is_educator[key]:
-            people[user_id] = (_display_name(name, given_name, family_name), email or "")
+            people[user_id] = (_display_name(name, given_name, family_name), email or "", sub)
 
     latest = (
         db.select(Attempt.enrollment_id, func.max(Attempt.number).label("number"))
@@ -228,9 +300,9 @@ def course_rows(context: Context, resource_link: ResourceLink) -> list[ProgressR
     )
     enrolled = db.session.execute(
         db.select(
-            LtiUser.id.label("user_id"), LtiUser.name, LtiUser.given_name, LtiUser.family_name, LtiUser.email,
-            Attempt.number, Attempt.status, Attempt.marking_status, Attempt.content_changed_at,
-            Attempt.submitted_at,
+            LtiUser.id.label("user_id"), LtiUser.sub, LtiUser.name, LtiUser.given_name, LtiUser.family_name,
+            LtiUser.email, Attempt.id.label("attempt_id"), Attempt.number, Attempt.status, Attempt.marking_status,
+            Attempt.content_changed_at, Attempt.submitted_at,
         )
         .select_from(Enrollment)
         .join(LtiUser, LtiUser.id == Enrollment.user_id)
@@ -239,38 +311,71 @@ def course_rows(context: Context, resource_link: ResourceLink) -> list[ProgressR
         .where(Enrollment.resource_link_id == resource_link.id)
         .order_by(Enrollment.id)
     )
+    enrolled = enrolled.all()
+    facts: dict[int, AssessmentFacts] = {}
+    if any(r.submitted_at is not None for r in enrolled):
+        facts = _assessment_facts(
+            db.select(Attempt.id).join(latest, and_(latest.c.enrollment_id == Attempt.enrollment_id,
+                                                    Attempt.number == latest.c.number))
+        )
     rows: dict[int, ProgressRow] = {}
     for r in enrolled:
-        attempt = r if r.number is not None else None
-        display, mail = people.get(r.user_id) or (_display_name(r.name, r.given_name, r.family_name), r.email or "")
+        fact = facts.get(r.attempt_id) if r.attempt_id is not None else None
+        display, mail, sub = people.get(r.user_id) or (
+            _display_name(r.name, r.given_name, r.family_name), r.email or "", r.sub)
         # Several terms through one activity: the latest enrollment speaks for the educator.
         rows[r.user_id] = ProgressRow(
-            user_id=r.user_id, name=display, email=mail, state=state_of(attempt), attempt_number=r.number,
-            last_modified_at=r.content_changed_at or r.submitted_at, submitted_at=r.submitted_at,
+            user_id=r.user_id, name=display, email=mail, state=state_of(_latest(r, fact)), attempt_number=r.number,
+            last_modified_at=r.content_changed_at or r.submitted_at, submitted_at=r.submitted_at, sub=sub,
+            due_at=fact.due_at if fact else None, released_at=fact.released_at if fact else None,
+            score_given=fact.score_given if fact and fact.released_at else None,
+            score_maximum=fact.score_maximum if fact and fact.released_at else None,
+            flags=_flags(r, fact, now),
         )
-    for user_id, (display, mail) in people.items():
+    for user_id, (display, mail, sub) in people.items():
         if user_id not in rows:
             rows[user_id] = ProgressRow(
                 user_id=user_id, name=display, email=mail, state=NOT_STARTED, attempt_number=None,
-                last_modified_at=None, submitted_at=None,
+                last_modified_at=None, submitted_at=None, sub=sub,
             )
     return list(rows.values())
 
 
+def _latest(row, fact: AssessmentFacts | None) -> LatestAttempt | None:
+    if row.number is None:
+        return None
+    return LatestAttempt(row.status, row.marking_status, fact.decision if fact is not None else None)
+
+
+def _flags(row, fact: AssessmentFacts | None, now: datetime) -> tuple[str, ...]:
+    flags = []
+    if row.status == SubmissionStatus.SUBMITTED and row.marking_status == MarkingStatus.RELEASED:
+        flags.append(RELEASED)
+    if (row.status == SubmissionStatus.SUBMITTED and fact is not None and fact.released_at is None
+            and fact.due_at is not None and fact.due_at < now):
+        flags.append(OVERDUE)
+    if (row.number or 0) >= 2:  # a later attempt exists only because the work was reopened for a resubmission
+        flags.append(RESUBMITTED)
+    return tuple(flags)
+
+
 def count_states(rows: list[ProgressRow]) -> dict[str, int]:
-    """How many educators are in each state, every state present (zeros too), in the order of the work."""
-    counts = dict.fromkeys(STATES, 0)
+    """How many educators are in each state, then carry each flag; every key present (zeros too)."""
+    counts = dict.fromkeys(FILTERS, 0)
     for row in rows:
         counts[row.state] += 1
+        for flag in row.flags:
+            counts[flag] += 1
     return counts
 
 
 def filter_and_sort(
     rows: list[ProgressRow], *, status: str | None = None, sort: str = "name", descending: bool = False
 ) -> list[ProgressRow]:
-    """Rows in one state (or all), sorted; rows without the sorted value come last either way, then by name."""
+    """Rows in one state or with one flag (or all), sorted; rows without the sorted value come last either way,
+    then by name."""
     if status is not None:
-        rows = [r for r in rows if r.state == status]
+        rows = [r for r in rows if r.matches(status)]
     by_name = sorted(rows, key=lambda r: (r.name.casefold(), r.email.casefold(), r.user_id))
     if sort == "name":
         return by_name[::-1] if descending else by_name
@@ -278,6 +383,7 @@ def filter_and_sort(
         "state": lambda r: STATES.index(r.state),
         "last_modified": lambda r: r.last_modified_at,
         "submitted": lambda r: r.submitted_at,
+        "due": lambda r: r.due_at if r.released_at is None else None,
     }[sort]
     present = [r for r in by_name if value(r) is not None]
     missing = [r for r in by_name if value(r) is None]
@@ -288,8 +394,8 @@ def progress_rows(
     context: Context, resource_link: ResourceLink, *, status: str | None = None, sort: str = "name",
     descending: bool = False,
 ) -> list[ProgressRow]:
-    """One row per educator of the course for this activity, filtered by state and sorted."""
-    if status is not None and status not in STATES:
+    """One row per educator of the course for this activity, filtered by state (or flag) and sorted."""
+    if status is not None and status not in FILTERS:
         raise ValueError(f"unknown progress state {status!r}")
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}")
@@ -297,12 +403,6 @@ def progress_rows(
 
 
 # -- CSV -----------------------------------------------------------------------------------------------
-def _safe_cell(value) -> str:
-    """A spreadsheet must not run a cell as a formula (OWASP CSV injection): such text gets a leading quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
-
-
 def _iso(moment: datetime | None) -> str:
     return moment.isoformat() if moment else ""
 
@@ -311,15 +411,88 @@ CSV_HEADER = ("Name", "Email", "State", "Attempt", "Last modified", "Submitted")
 
 
 def progress_csv(rows: list[ProgressRow]) -> str:
-    """The rows as CSV text: name, email, state label, attempt, last modified and submitted (ISO 8601, UTC)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_HEADER)
-    writer.writerows(
-        (
-            _safe_cell(r.name), _safe_cell(r.email), r.state_label, r.attempt_number or "",
-            _iso(r.last_modified_at), _iso(r.submitted_at),
-        )
+    """The rows as CSV text: name, email, state label, attempt, last modified and submitted (ISO 8601, UTC).
+
+    Every cell goes through the shared guard: a name a spreadsheet would run as a formula stays text."""
+    return csv_text(CSV_HEADER, (
+        (r.name, r.email, r.state_label, r.attempt_number or "", _iso(r.last_modified_at), _iso(r.submitted_at))
         for r in rows
-    )
-    return out.getvalue()
+    ))
+
+
+# -- the grades the LMS holds ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LmsGrade:
+    """One person's result in the LMS gradebook (AGS 2.0 §3.3): a score out of a maximum, or none."""
+
+    score: float | None
+    maximum: float | None
+
+
+@dataclass(frozen=True)
+class LmsGrades:
+    """The grades the LMS holds for one activity, by the person's LMS id (`sub`); or why there are none."""
+
+    by_sub: dict
+    is_unavailable: bool = False  # the LMS did not answer: the page says so and carries on
+    has_line_item: bool = True  # no gradebook column yet: nothing to read
+
+
+@dataclass(frozen=True)
+class GradeCheck:
+    """The LMS's grade for a row, and whether it differs from the score the tool released (changed by hand)."""
+
+    lms: LmsGrade | None
+    is_changed: bool
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def read_lms_grades(resource_link: ResourceLink) -> dict[str, LmsGrade]:
+    """Every result of the activity's line item, in one results call across its pages; raises ServiceError."""
+    line_item = resource_link.line_item
+    registration = resource_link.context.deployment.registration
+    grades = {}
+    for result in get_results(registration, line_item.url):
+        sub = result.get("userId") if isinstance(result, dict) else None
+        if isinstance(sub, str):
+            grades[sub] = LmsGrade(_number(result.get("resultScore")),
+                                   _number(result.get("resultMaximum")) or line_item.score_maximum)
+    return grades
+
+
+def current_lms_grades(resource_link: ResourceLink) -> LmsGrades:
+    """The grades the LMS holds now, read when the page opens and kept LMS_GRADES_MAX_AGE_SECONDS (also when the
+    LMS failed: each try may wait for a timeout). Never raises: an LMS that is down must not break the page."""
+    if resource_link.line_item is None:
+        return LmsGrades({}, has_line_item=False)
+    key = f"lms-grades:{resource_link.id}:{resource_link.line_item.url}"
+    grades = cache.get(key)
+    if grades is None:
+        try:
+            grades = LmsGrades(read_lms_grades(resource_link))
+        except ServiceError as error:
+            current_app.logger.warning("LMS grades of resource link %s not read: %s", resource_link.id, error)
+            grades = LmsGrades({}, is_unavailable=True)
+        cache.set(key, grades, timeout=LMS_GRADES_MAX_AGE_SECONDS)
+    return grades
+
+
+def _share(score: float, maximum: float | None) -> float:
+    return score / maximum if maximum else score
+
+
+def check_grade(row: ProgressRow, grades: LmsGrades) -> GradeCheck:
+    """The LMS's grade next to the released score: changed when the LMS holds another share of the maximum.
+
+    Only a released latest attempt is compared: before release the tool has sent no score for it (and an
+    earlier attempt's grade may still stand), and a released score not in the LMS yet may be in the outbox."""
+    grade = grades.by_sub.get(row.sub)
+    is_changed = (RELEASED in row.flags and row.score_given is not None and grade is not None
+                  and grade.score is not None
+                  and abs(_share(grade.score, grade.maximum) - _share(row.score_given, row.score_maximum)) > 1e-6)
+    return GradeCheck(grade, is_changed)

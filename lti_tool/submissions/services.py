@@ -12,12 +12,13 @@ from urllib.parse import urlsplit
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
+from lti_tool.catalog.parts import PART_TITLES
 from lti_tool.core.db import get_or_create
 from lti_tool.core.errors import Conflict, InvalidInput, NotFound
 from lti_tool.core.models import utcnow
 from lti_tool.extensions import db
+from lti_tool.gradebook.services import enqueue_score
 from lti_tool.submissions.models import (
-    PART_TITLES,
     Artifact,
     ArtifactKind,
     Attempt,
@@ -405,7 +406,5 @@ def submit_attempt(attempt: Attempt, expected_version: int, *, now: datetime | N
 
 
 def _queue_progress(attempt: Attempt, activity_progress: str, grading_progress: str) -> None:
-    from lti_tool.gradebook.services import enqueue_score
-
     enrollment = attempt.enrollment
     enqueue_score(enrollment.resource_link, enrollment.user, activity_progress, grading_progress)

@@ -32,6 +32,7 @@ from lti_tool.submissions.services import (
     MicroCredentialFull,
     StaleSave,
 )
+from lti_tool.submissions.signals import submission_page_viewed
 from lti_tool.submissions.uploads import ALLOWED_EXTENSIONS
 
 bp = Blueprint("submissions", __name__, url_prefix="/submission")
@@ -60,6 +61,8 @@ NOTICES = {
     "artifact-removed": "Removed.",
     "artifact-replaced": "File replaced.",
     "started": "You are enrolled in the current term. This is your new attempt; your earlier work is kept.",
+    "resubmission-started": "Your new attempt starts as a copy of the last one: revise what the feedback "
+                            "asks for, then submit it.",
 }
 TEXT_VALUES = ("overview", "reflection", "collaboration", "collaborators")
 
@@ -208,9 +211,11 @@ def page():
     attempt = services.current_attempt(enrollment)
     notice = NOTICES.get(request.args.get("notice", ""))
     term = current_term()
+    # What changed since the last visit (a decision released, say), told by the packages that follow the work.
+    changes = [text for _, texts in submission_page_viewed.send(enrollment, now=utcnow()) for text in texts or ()]
     return render_template("submissions/page.html", **_context(
         attempt, notice=notice, other_term=term is not None and term.id != enrollment.term_id,
-        start_term=_new_term_offer(enrollment, term),
+        start_term=_new_term_offer(enrollment, term), changes=changes,
     ))
 
 

@@ -82,7 +82,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_assessment_assessment_due_at'), ['due_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_assessment_assessment_educator_id'), ['educator_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_assessment_assessment_microcredential_id'), ['microcredential_id'], unique=False)
-        batch_op.create_index('ix_assessment_assessment_queue', ['registration_id', 'submitted_at'], unique=False)
+        batch_op.create_index('ix_assessment_assessment_queue', ['registration_id', 'released_at', 'submitted_at', 'microcredential_id', 'context_id', 'educator_id', 'due_at'], unique=False)
 
     op.create_table('assessment_event',
     sa.Column('id', sa.Integer(), nullable=False),

@@ -133,15 +133,19 @@ def test_an_assessor_scores_blind_and_releases_and_the_educator_reads_the_outcom
     assert PEOPLE["assessor"].name not in frame.locator("main").inner_text()  # never who assessed
     screenshot_frame(page, frame, "assessment-6-educator-outcome")
     assert_accessible(frame, "assessment-6-educator-outcome")
-    # TODO(educator outcome): the submission page does not include templates/assessment/_feedback.html yet
-    # (another engineer is wiring it into templates/submissions/). Once it does, assert here:
-    #   frame.locator("#outcome").get_attribute("data-decision") == "notyet"
-    #   frame.locator(f'#outcome tr[data-criterion="{BELOW}"] .criterion-feedback').inner_text() == FEEDBACK
-    #   frame.get_by_role("button", name="Start resubmission") is visible
-    # and drop the `if` below, which checks it already whenever the page has it.
-    if frame.locator("#outcome").count():
-        assert frame.locator("#outcome").get_attribute("data-decision") == "notyet"
-        assert frame.locator(f'#outcome tr[data-criterion="{BELOW}"] .criterion-feedback').inner_text() == FEEDBACK
+    # TODO(educator outcome): templates/submissions/page.html includes templates/assessment/_feedback.html, but
+    # create_app does not mount lti_tool.assessment.educator_views yet (its `feedback` blueprint registers the
+    # `assessment_feedback` template global), so the page shows "Graded" and no decision. Another engineer is wiring
+    # it; once `feedback` is mounted the checks below run — then drop this `if`, so that they always must.
+    if "feedback" not in app.blueprints:
+        assert frame.locator("#outcome").count() == 0
+        return
+    outcome = frame.locator("#outcome")
+    assert outcome.get_attribute("data-decision") == "notyet"
+    assert "Not yet" in outcome.get_by_role("heading").inner_text()
+    assert outcome.locator("tr[data-criterion]").count() == len(keys)  # each criterion, in rubric order
+    assert outcome.locator(f'tr[data-criterion="{BELOW}"] .criterion-feedback').inner_text() == FEEDBACK
+    assert frame.get_by_role("button", name="Start resubmission").is_visible()
 
 
 def _scored_and_released(app, lms, assessment_id: int) -> None:
@@ -208,9 +212,6 @@ def test_an_admin_reads_the_audit_log_and_manages_organization_assessors(app, lm
     assert_accessible(frame, "assessment-admin-5-assessors")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the PDF is refused: lti_tool/submissions/files.py sends PDFs with `frame-ancestors 'self'`, and CSP checks "
-    "every ancestor, the LMS page on another site included (remove this mark once the LMS origins are allowed)"))
 def test_a_pdf_artifact_shows_on_the_scoring_page_inside_the_lms(app, lms, page, catalog):
     assessment_id = _submitted_work(app, lms)
     frame = _launch(page, lms, "assessor")

@@ -218,6 +218,19 @@ class World:
             out = scorer.browser.post(url, data={"ltik": scorer.ltik, "action": "release"}, allow_redirects=False)
             assert out.status_code == 303, out.text[:500]
 
+    def line_item(self, duty: Duty) -> str:
+        """The gradebook column a Submission Review launch comes from (Submission Review 1.0 requires it)."""
+        if duty.platform == "other" or duty.context_id != "course-1":
+            lms = self.other if duty.platform == "other" else self.platform
+            return lms.services.add_line_item(duty.context_id, label="Micro-credential", scoreMaximum=1.0,
+                                              resourceLinkId=duty.resource_link_id)["id"]
+        from lti_tool.gradebook.worker import run_once
+
+        while run_once(self.app):  # the tool creates the activity's line item with its first score
+            pass
+        (item_id,) = self.platform.services.line_items
+        return item_id
+
     def review_ltik(self, duty: Duty) -> str | None:
         """The launch reference a Submission Review launch about the educator gives this person."""
         if duty.person is None:
@@ -229,14 +242,14 @@ class World:
             self.grant(duty.person)
         actor = self.launch(duty.person, platform=duty.platform, context_id=duty.context_id,
                             resource_link_id=duty.resource_link_id, message_type=SUBMISSION_REVIEW_REQUEST,
-                            for_user="learner")
+                            for_user="learner", lineitem=self.line_item(duty))
         return _forge(self.app, actor.ltik) if duty.forged else actor.ltik
 
 
 @pytest.fixture
 def world(app, platform, other_platform):
     from lti_tool.extensions import db
-    from lti_tool.submissions.models import Artifact, Attempt
+    from lti_tool.submissions.models import Attempt
 
     submitted = submit_work(platform, file_name="Ada-Lovelace-lesson-plan.pdf")
     (assessment_id,) = assessment_ids(app)
@@ -330,6 +343,7 @@ def grant(world, duty):
 
     with world.app.app_context():
         microcredential_id = get_microcredential(SLUG).id
+    world.launch("assessor")  # known to the tool: a person an admin can choose
     return _post(world, world.actor(duty), "/assessment/assessors", {
         "action": "grant", "user_id": str(world.user_id("assessor")), "microcredential_id": str(microcredential_id)})
 
@@ -397,9 +411,8 @@ MATRIX = {
     # Only the educator starts their own resubmission; another educator's attempt "does not exist" for them.
     "resubmit": _row(403, 403, 403, 403, educator=303, other_educator=404),
     # Submission Review: instructors see the review (200), assessors go to the blind scoring page (303), the
-    # educator to their own page (303); an assessor without it in scope is refused; the other platform's
-    # gradebook names their own person, who submitted nothing here.
-    "submission-review": _row(303, 200, 403, {"course-2-assessor": 403, "other-platform-assessor": 404,
+    # educator to their own page (303); another course's or platform's gradebook names nothing submitted there.
+    "submission-review": _row(303, 200, 403, {"course-2-assessor": 404, "other-platform-assessor": 404,
                                               "other-platform-admin": 200},
                               instructor=200, instructor_may_assess=200, educator=303),
     # Only the course's instructors allow a resubmission (the `manual` rule); the other platform's person has

@@ -8,6 +8,7 @@ the demo's gradebook through the tool's outbox.
 from __future__ import annotations
 
 import re
+import time
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
@@ -132,7 +133,9 @@ def test_the_whole_double_blind_path_reaches_the_demo_gradebook(demo):
         assert assessment.decision == "earned"
         services.release_assessment(assessment, users["assessor-3"].id)
         db.session.commit()
-    run_once(demo.app)
+    deadline = time.monotonic() + 15
+    while run_once(demo.app) and time.monotonic() < deadline:  # every score, in order, as the worker sends them
+        pass
 
     gradebook = requests.get(demo.url + "/demo", timeout=10).text.split('id="gradebook"', 1)[1]
     row = next(r for r in gradebook.split("<tr>") if "Ellie Educator" in r and DOUBLE_BLIND_TITLE in r)
