@@ -60,7 +60,8 @@ class Base:
     OUTBOX_MAX_ATTEMPTS = 12
     OUTBOX_BACKOFF_BASE_SECONDS = 5.0
     OUTBOX_BACKOFF_MAX_SECONDS = 3600.0
-    OUTBOX_BATCH_SIZE = 20
+    OUTBOX_BATCH_SIZE = 40
+    OUTBOX_SEND_THREADS = 4  # messages of one batch sent side by side (never two of one person and activity)
     OUTBOX_LEASE_SECONDS: float | None = None  # None: from LTI_HTTP_TIMEOUT (gradebook.worker.lease_seconds)
 
     # Assessment
@@ -98,6 +99,7 @@ class Testing(Base):
     LTI_HTTP_TIMEOUT = (2, 5)
     OUTBOX_BACKOFF_BASE_SECONDS = 0.05
     OUTBOX_BACKOFF_MAX_SECONDS = 1.0
+    OUTBOX_SEND_THREADS = 1  # one at a time, so that a test's injected LMS failure meets a known message
 
 
 class Production(Base):
@@ -143,6 +145,7 @@ ENVIRONMENT_SETTINGS = {
     "UPLOAD_DIR": ("UPLOAD_DIR", str),
     "UPLOAD_MAX_BYTES_VIDEO": ("UPLOAD_MAX_BYTES_VIDEO", int),
     "UPLOAD_MAX_BYTES_OTHER": ("UPLOAD_MAX_BYTES_OTHER", int),
+    "OUTBOX_SEND_THREADS": ("OUTBOX_SEND_THREADS", int),
     "ASSESSMENT_DUE_BUSINESS_DAYS": ("ASSESSMENT_DUE_BUSINESS_DAYS", int),
     "ASSESSMENT_HOLIDAYS": ("ASSESSMENT_HOLIDAYS", lambda v: [d.strip() for d in v.split(",") if d.strip()]),
     "ASSESSMENT_CLAIM_MINUTES": ("ASSESSMENT_CLAIM_MINUTES", int),

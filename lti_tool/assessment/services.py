@@ -434,7 +434,6 @@ def release_assessment(assessment: Assessment, user_id: int | None, *, now: date
     assessment.score_given = rubric.score_for(microcredential, record.levels, maximum)
     assessment.released_at = now
     assessment.released_by_id = user_id
-    db.session.flush()
     enqueue_score(enrollment.resource_link, enrollment.user, "Completed", "FullyGraded",
                   score_given=assessment.score_given, score_maximum=maximum,
                   comment=f"{assessment.decision_label}. {rubric.summary_for(microcredential, record.levels)}")

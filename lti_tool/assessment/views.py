@@ -72,8 +72,11 @@ def _viewer() -> Viewer:
     if "assessment_viewer" not in g:
         launch = current_launch()
         user = launch.user
-        scope = scope_for(user)
         admin = admin_scope(user) if launch.has_duty(roles.ADMIN) else None
+        # An admin oversees (queue, release, reassignment, log) and never scores, unless the launch also makes
+        # them an assessor (a teaching assistant, grader or mentor, or an organization assessor).
+        may_assess = admin is None or launch.has_duty(roles.ASSESSOR)
+        scope = scope_for(user) if may_assess else AssessorScope(user_id=user.id, registration_id=user.registration_id)
         if scope.is_empty and admin is None:
             raise NotAllowed("Only assessors can open the assessment queue.",
                              hint="Assessors are teaching assistants, graders or mentors of a course, or people an "

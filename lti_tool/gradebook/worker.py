@@ -19,6 +19,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Flask, current_app
@@ -32,7 +34,7 @@ from lti_tool.gradebook.models import UNSENT_STATUSES, OutboxKind, OutboxMessage
 from lti_tool.gradebook.services import ensure_line_item
 from lti_tool.lti import ags
 from lti_tool.lti.access_tokens import ServiceError
-from lti_tool.lti.models import LineItem, ResourceLink
+from lti_tool.lti.models import LineItem, Registration, ResourceLink
 
 MAX_ERROR_LENGTH = 2000
 GONE_STATUSES = (404, 410)  # the line item is no longer there (deleted in the LMS)
@@ -162,18 +164,39 @@ def _line_item_for(message: OutboxMessage):
     return line_item
 
 
-def _send(message: OutboxMessage) -> None:
-    if message.kind != OutboxKind.SCORE:
-        raise ValueError(f"Unknown outbox message kind {message.kind!r}")
-    line_item = _line_item_for(message)
-    score = dict(message.payload)
-    if "scoreGiven" in score and "scoreMaximum" not in score:
-        score["scoreMaximum"] = line_item.score_maximum
+@dataclass
+class Outgoing:
+    """A message made ready to send: everything the HTTP call needs, read from the database beforehand.
+
+    `registration` is detached from the session (its columns loaded), so that a sending thread never touches the
+    database.
+    """
+
+    message_id: int
+    attempts: int
+    previous_status_code: int | None
+    registration: Registration
+    line_item_id: int
+    line_item_url: str
+    score: dict
+
+
+def _detached_registration(registration_id: int, known: dict[int, Registration]) -> Registration:
+    if registration_id not in known:
+        registration = db.session.get(Registration, registration_id)
+        db.session.refresh(registration)
+        db.session.expunge(registration)
+        known[registration_id] = registration
+    return known[registration_id]
+
+
+def _post(outgoing: Outgoing) -> None:
+    """The one HTTP call (AGS 2.0 §3.4); a 404/410 means the LMS no longer has the line item."""
     try:
-        ags.post_score(message.registration, line_item.url, score)
+        ags.post_score(outgoing.registration, outgoing.line_item_url, outgoing.score)
     except ServiceError as error:
         if error.status in GONE_STATUSES:
-            raise LineItemGone(error, line_item.id, line_item.url) from error
+            raise LineItemGone(error, outgoing.line_item_id, outgoing.line_item_url) from error
         raise
 
 
@@ -216,6 +239,17 @@ def process(message_id: int, worker_id: str, *, renew: bool = True) -> str | Non
 
     `renew=False` when the batch's lease is still fresh (see `run_once`): no extra write per message.
     """
+    outgoing = prepare(message_id, worker_id, renew=renew, registrations={})
+    if not isinstance(outgoing, Outgoing):
+        return outgoing
+    return record(outgoing, worker_id, send(outgoing))
+
+
+def prepare(message_id: int, worker_id: str, *, renew: bool, registrations: dict) -> Outgoing | str | None:
+    """Everything before the HTTP call: the lease, the order check, the line item (found or created).
+
+    An `Outgoing` to send; else the message's new status (superseded, back in line, failed) or None.
+    """
     if renew and not _renew_lease(message_id, worker_id):
         return None
     message = db.session.get(OutboxMessage, message_id)
@@ -236,12 +270,44 @@ def process(message_id: int, worker_id: str, *, renew: bool = True) -> str | Non
         if _finish(message_id, worker_id, status=OutboxStatus.PENDING.value, next_attempt_at=later):
             return OutboxStatus.PENDING.value
         return None
-    previous_status_code = message.last_status_code
     attempts = message.attempts + 1
     try:
-        _send(message)
-    except LineItemGone as error:
-        db.session.rollback()
+        if message.kind != OutboxKind.SCORE:
+            raise ValueError(f"Unknown outbox message kind {message.kind!r}")
+        line_item = _line_item_for(message)
+        score = dict(message.payload)
+        if "scoreGiven" in score and "scoreMaximum" not in score:
+            score["scoreMaximum"] = line_item.score_maximum
+        return Outgoing(message_id=message_id, attempts=attempts, previous_status_code=message.last_status_code,
+                        registration=_detached_registration(message.registration_id, registrations),
+                        line_item_id=line_item.id, line_item_url=line_item.url, score=score)
+    except Exception as error:  # the line item could not be found or created: recorded like a failed send
+        return _record_outcome(message_id, worker_id, attempts, message.last_status_code, error)
+
+
+def send(outgoing: Outgoing) -> Exception | None:
+    """The HTTP call alone (safe in a thread with an app context: it reads no database); the error, if any."""
+    try:
+        _post(outgoing)
+    except Exception as error:
+        return error
+    return None
+
+
+def record(outgoing: Outgoing, worker_id: str, error: Exception | None) -> str | None:
+    """Write down what the LMS answered."""
+    if error is not None:
+        return _record_outcome(outgoing.message_id, worker_id, outgoing.attempts, outgoing.previous_status_code,
+                               error)
+    if _finish(outgoing.message_id, worker_id, status=OutboxStatus.SENT.value, sent_at=utcnow(),
+               attempts=outgoing.attempts, last_status_code=None):
+        return OutboxStatus.SENT.value
+    return None
+
+
+def _record_outcome(message_id, worker_id, attempts, previous_status_code, error: Exception) -> str | None:
+    db.session.rollback()
+    if isinstance(error, LineItemGone):
         _forget_line_item(error.line_item_id, error.url)
         if previous_status_code in GONE_STATUSES:
             text = (
@@ -255,26 +321,16 @@ def process(message_id: int, worker_id: str, *, renew: bool = True) -> str | Non
             f"created again on the next attempt. The LMS said: {error.message}"
         )
         return _record_failure(message_id, worker_id, attempts, text, error.status, True, None)
-    except ServiceError as error:
-        db.session.rollback()
+    if isinstance(error, ServiceError):
         return _record_failure(
             message_id, worker_id, attempts, error.message, error.status, error.retryable, error.retry_after
         )
-    except (DomainError, ValueError) as error:
-        db.session.rollback()
+    if isinstance(error, (DomainError, ValueError)):
         text = getattr(error, "message", None) or str(error)
         return _record_failure(message_id, worker_id, attempts, text, None, False, None)
-    except Exception as error:
-        # A bug or a database hiccup: log it and try again later; the attempt limit ends it.
-        db.session.rollback()
-        current_app.logger.exception("outbox message %s: unexpected error", message_id)
-        return _record_failure(message_id, worker_id, attempts, f"Unexpected error: {error!r}", None, True, None)
-    now = utcnow()
-    if _finish(
-        message_id, worker_id, status=OutboxStatus.SENT.value, sent_at=now, attempts=attempts, last_status_code=None
-    ):
-        return OutboxStatus.SENT.value
-    return None
+    # A bug or a database hiccup: log it and try again later; the attempt limit ends it.
+    current_app.logger.error("outbox message %s: unexpected error", message_id, exc_info=error)
+    return _record_failure(message_id, worker_id, attempts, f"Unexpected error: {error!r}", None, True, None)
 
 
 def _record_failure(message_id, worker_id, attempts, text, status_code, retryable, retry_after) -> str | None:
@@ -293,19 +349,45 @@ def _record_failure(message_id, worker_id, attempts, text, status_code, retryabl
 
 
 def run_once(app: Flask, *, worker_id: str | None = None, limit: int | None = None) -> int:
-    """Claim one batch of due messages and send them; how many were claimed (0: nothing is due)."""
+    """Claim one batch of due messages and send them; how many were claimed (0: nothing is due).
+
+    The database work (lease, order, line item; then the outcomes) runs in this thread. Only the HTTP calls go
+    out side by side, OUTBOX_SEND_THREADS at a time: a batch never holds two messages of one ordering key
+    (claiming takes only the first unsent of each), so each person's scores still arrive in order.
+    """
     worker_id = worker_id or uuid.uuid4().hex
     with app.app_context():
         try:
             claimed_at = time.monotonic()
             claimed = claim(worker_id, limit or app.config["OUTBOX_BATCH_SIZE"])
+            registrations: dict[int, Registration] = {}
+            ready = []
             for message_id in claimed:
                 # The lease is renewed only once half of it has gone: a long batch never outlives it.
                 renew = time.monotonic() - claimed_at > lease_seconds() / 2
-                process(message_id, worker_id, renew=renew)
+                outgoing = prepare(message_id, worker_id, renew=renew, registrations=registrations)
+                if isinstance(outgoing, Outgoing):
+                    ready.append(outgoing)
+            db.session.commit()  # line items found for earlier messages are recorded on these
+            errors = _send_all(app, ready)
+            for outgoing, error in zip(ready, errors, strict=True):
+                record(outgoing, worker_id, error)
             return len(claimed)
         finally:
             db.session.remove()
+
+
+def _send_all(app: Flask, ready: list[Outgoing]) -> list[Exception | None]:
+    threads = min(int(app.config["OUTBOX_SEND_THREADS"]), len(ready))
+    if threads <= 1:
+        return [send(outgoing) for outgoing in ready]
+
+    def send_in_context(outgoing: Outgoing) -> Exception | None:
+        with app.app_context():
+            return send(outgoing)
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="outbox-send") as pool:
+        return list(pool.map(send_in_context, ready))
 
 
 NONCE_PRUNE_INTERVAL = 3600.0  # seconds between sweeps of expired launch nonces

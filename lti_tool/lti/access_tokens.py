@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import threading
 import time
 import uuid
 from urllib.parse import urljoin, urlsplit
@@ -82,6 +83,9 @@ def client_assertion(registration: Registration) -> str:
     return jwt.encode(claims, key.private_pem, algorithm="RS256", headers={"kid": key.kid})
 
 
+_token_lock = threading.Lock()
+
+
 def _cache_key(registration: Registration, scopes: tuple[str, ...]) -> str:
     identity = "\n".join((str(registration.id), registration.client_id, registration.auth_token_url, *scopes))
     return "lti-access-token:" + hashlib.sha256(identity.encode()).hexdigest()
@@ -98,6 +102,14 @@ def access_token(registration: Registration, scopes) -> str:
     cached = cache.get(key)
     if cached and cached.get("expires_at", 0) > time.time():
         return cached["access_token"]
+    with _token_lock:  # threads sending side by side ask for one token, not one each
+        cached = cache.get(key)
+        if cached and cached.get("expires_at", 0) > time.time():
+            return cached["access_token"]
+        return _fetch_and_cache(registration, scopes, key)
+
+
+def _fetch_and_cache(registration: Registration, scopes: tuple[str, ...], key: str) -> str:
     token, lifetime = request_access_token(registration, scopes)
     lifetime -= min(EXPIRY_MARGIN_SECONDS, lifetime / 10)
     if lifetime >= 1:  # the cache's own timeout is whole seconds: expires_at decides

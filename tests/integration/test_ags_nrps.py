@@ -86,6 +86,8 @@ def test_a_missing_line_item_is_created(link, lms):
 
     [created] = lms.line_items.values()
     assert created["context_id"] == COURSE
+    review = created["data"].pop("submissionReview")  # Submission Review 1.0: the gradebook opens the attempt
+    assert review["reviewableStatus"] and review["url"].endswith("/lti/launch")
     assert created["data"] == {
         "label": "Reflective Practice",
         "scoreMaximum": 4,

@@ -422,18 +422,8 @@ MATRIX = {
                                instructor=303, instructor_may_assess=303),
 }
 
-ADMIN_SCORES = ("An admin who is also an Instructor of the course scores where instructors may assess: "
-                "views._viewer takes scope_for(user) for admins too, so Viewer.may_score is true")
-DEFECTS = {
-    ("admin-may-assess", "save"): ADMIN_SCORES,
-    ("admin-may-assess", "complete"): ADMIN_SCORES,
-    ("admin-may-assess", "autosave"): ADMIN_SCORES,
-}
-
 CASES = [
-    pytest.param(who, action, status, id=f"{action}-by-{who}",
-                 marks=[pytest.mark.xfail(strict=True, reason=DEFECTS[(who, action)])] if (who, action) in DEFECTS
-                 else [])
+    pytest.param(who, action, status, id=f"{action}-by-{who}")
     for action, row in MATRIX.items() for who, status in row.items()
 ]
 
@@ -470,7 +460,6 @@ def test_authorization(app, world, who, action, expected):
         assert urlsplit(response.headers["Location"]).path.startswith(target)
 
 
-@pytest.mark.xfail(strict=True, reason=ADMIN_SCORES)
 def test_an_admin_opening_the_scoring_page_never_claims_it(world):
     """Admins see the whole platform but never score, even where instructors may assess."""
     world.set_microcredential(instructors_may_assess=True)
