@@ -9,15 +9,12 @@ reads its feedback through the template global `assessment_feedback(attempt)` an
 from __future__ import annotations
 
 from flask import Blueprint, Flask, g, redirect, request, url_for
-from sqlalchemy import update
 
 from lti_tool.assessment import feedback
 from lti_tool.assessment.services import start_resubmission
-from lti_tool.core.errors import Conflict, InvalidInput
-from lti_tool.extensions import db
+from lti_tool.core.errors import InvalidInput
 from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch, require_duty
-from lti_tool.submissions.models import Enrollment
 from lti_tool.submissions.services import get_own_attempt
 from lti_tool.submissions.signals import submission_page_viewed
 
@@ -34,28 +31,8 @@ def resubmit():
         attempt = get_own_attempt(current_launch().user_id, int(request.form.get("attempt_id", "")))
     except ValueError:
         raise InvalidInput("The form is missing its attempt; reload the page and try again.") from None
-    enrollment = attempt.enrollment
-    _queue_behind_other_tabs(enrollment)
-    latest = enrollment.latest_attempt
-    if latest is not None and latest.number > attempt.number:
-        # A double click or a second tab: the first request opened the new attempt already.
-        raise Conflict(f"Your resubmission was already started: attempt {latest.number} is open.",
-                       hint="Open the activity again from your course to continue it; nothing was changed.")
-    start_resubmission(enrollment)
+    start_resubmission(attempt.enrollment, from_attempt=attempt.number)
     return redirect(url_for("submissions.page", ltik=g.ltik, notice="resubmission-started"), code=303)
-
-
-def _queue_behind_other_tabs(enrollment: Enrollment) -> None:
-    """Take the enrollment's write lock before reading its attempts again: two tabs starting a resubmission at once
-    then run one after the other (PostgreSQL: the row's lock; SQLite: the write lock, taken by the transaction's
-    first statement so that the busy timeout applies), and the second is refused with a 409, never a 500.
-
-    It belongs in `services.start_resubmission` (not this module's to change).
-    """
-    db.session.execute(update(Enrollment).where(Enrollment.id == enrollment.id)
-                       .values(last_viewed_at=Enrollment.last_viewed_at),
-                       execution_options={"synchronize_session": False})
-    db.session.expire(enrollment, ["attempts"])
 
 
 @bp.record_once

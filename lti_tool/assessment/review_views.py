@@ -105,7 +105,9 @@ def allow():
     if not launch.has_duty(roles.INSTRUCTOR):
         raise NotAllowed("Only the course's instructors can allow a resubmission here.")
     latest = feedback.latest_assessment_of_user(educator.id, launch.resource_link)
-    if latest is None or latest.microcredential.reopen_rule != "manual":
+    if latest is None:
+        raise InvalidInput("Nothing of this educator has been submitted or assessed yet: there is nothing to reopen.")
+    if latest.microcredential.reopen_rule != "manual":
         raise InvalidInput("This micro-credential reopens by itself after a *Not yet*: there is nothing to allow.")
     allow_resubmission(latest, launch.user_id)
     return redirect(url_for("submission_review.index", ltik=g.ltik, notice="reopened"), code=303)

@@ -455,18 +455,20 @@ def release_many(assessment_ids: list[int], scope: AssessorScope | None, user_id
     loaded = {a.id: a for a in db.session.scalars(
         db.select(Assessment).where(Assessment.id.in_(assessment_ids)).options(*_RELEASE_LOADING)).unique()}
     released, skipped = 0, []
-    for assessment_id in assessment_ids:
-        assessment = loaded.get(assessment_id)
-        allowed = assessment is not None and (
-            scope.covers(assessment) if scope is not None else assessment.registration_id == registration_id)
-        if not allowed:
-            skipped.append(f"#{assessment_id}: not in your queue")
-            continue
-        try:
-            release_assessment(assessment, user_id, now=now)
-            released += 1
-        except Conflict as error:
-            skipped.append(f"{assessment.label}: {error.message}")
+    with db.session.no_autoflush:  # the new rows go out together at the end, in order (executemany)
+        for assessment_id in assessment_ids:
+            assessment = loaded.get(assessment_id)
+            allowed = assessment is not None and (
+                scope.covers(assessment) if scope is not None else assessment.registration_id == registration_id)
+            if not allowed:
+                skipped.append(f"#{assessment_id}: not in your queue")
+                continue
+            try:
+                release_assessment(assessment, user_id, now=now)
+                released += 1
+            except Conflict as error:
+                skipped.append(f"{assessment.label}: {error.message}")
+    db.session.flush()
     return released, skipped
 
 
@@ -541,9 +543,18 @@ def resubmission_refusal(enrollment, *, now: datetime | None = None) -> str | No
     return None
 
 
-def start_resubmission(enrollment, *, now: datetime | None = None) -> Attempt:
-    """Attempt N+1 as a copy of attempt N (status `reopened`), after a released *Not yet*."""
+def start_resubmission(enrollment, *, from_attempt: int | None = None, now: datetime | None = None) -> Attempt:
+    """Attempt N+1 as a copy of attempt N (status `reopened`), after a released *Not yet*.
+
+    `from_attempt`: the attempt the person's page showed; when a newer one exists (a double click, a second tab),
+    the request is refused with a 409 and nothing changes.
+    """
     now = now or utcnow()
+    _queue_behind_other_requests(enrollment)
+    latest = enrollment.latest_attempt
+    if from_attempt is not None and latest is not None and latest.number > from_attempt:
+        raise Conflict(f"Your resubmission was already started: attempt {latest.number} is open.",
+                       hint="Open the activity again from your course to continue it; nothing was changed.")
     refusal = resubmission_refusal(enrollment, now=now)
     if refusal is not None:
         if enrollment.term.is_past_deadline(now):
@@ -559,6 +570,16 @@ def start_resubmission(enrollment, *, now: datetime | None = None) -> Attempt:
     log(assessment, enrollment.user_id, "resubmission started", MarkingStatus.RELEASED.value,
         MarkingStatus.RELEASED.value, new_attempt=attempt.number)
     return attempt
+
+
+def _queue_behind_other_requests(enrollment: Enrollment) -> None:
+    """Take the enrollment's write lock before reading its attempts again, so that two requests starting a
+    resubmission at once run one after the other (PostgreSQL: the row's lock; SQLite: the write lock, taken by
+    the transaction's first statement so that the busy timeout applies); the second then sees the first's work."""
+    db.session.execute(update(Enrollment).where(Enrollment.id == enrollment.id)
+                       .values(last_viewed_at=Enrollment.last_viewed_at),
+                       execution_options={"synchronize_session": False})
+    db.session.expire(enrollment, ["attempts"])
 
 
 def allow_resubmission(assessment: Assessment, user_id: int) -> None:

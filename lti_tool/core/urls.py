@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from flask import current_app, url_for
+from flask import current_app, has_request_context, url_for
 
 
 def external_url(endpoint: str, **values) -> str:
-    """An absolute URL of the tool: from BASE_URL behind a proxy, else from the request."""
+    """An absolute URL of the tool: from BASE_URL behind a proxy (also outside a request, in the worker), else
+    from the request. RuntimeError outside a request without BASE_URL: there is no origin to give."""
     base = current_app.config.get("BASE_URL")
     if base:
-        return base.rstrip("/") + url_for(endpoint, **values)
+        if has_request_context():
+            path = url_for(endpoint, **values)
+        else:
+            path = current_app.url_map.bind("localhost").build(endpoint, values)
+        return base.rstrip("/") + path
     return url_for(endpoint, _external=True, **values)

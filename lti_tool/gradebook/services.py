@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, has_request_context
+from flask import current_app
 from sqlalchemy import and_, func
 from sqlalchemy.orm import aliased
 
@@ -63,8 +63,7 @@ def enqueue_score(
         attempts=0,
         next_attempt_at=utcnow(),
     )
-    db.session.add(message)
-    db.session.flush()
+    db.session.add(message)  # written with the change that causes it, at its flush or commit
     return message
 
 
@@ -108,15 +107,11 @@ def ensure_line_item(
 def _submission_review() -> dict:
     """`submissionReview` for a line item the tool creates (Submission Review 1.0 §3.1): the gradebook launches
     back to the tool's launch URL. Left out only when that URL cannot be known (no request and no BASE_URL)."""
-    base = current_app.config.get("BASE_URL")
-    if has_request_context() or not base:
-        try:
-            return {"submissionReview": submission_review_for(external_url("lti.launch"))}
-        except RuntimeError:  # the worker, without BASE_URL or SERVER_NAME: no absolute URL to give
-            return {}
-    # The worker has no request to build URLs from: the launch path from the URL map, under BASE_URL.
-    path = current_app.url_map.bind("localhost").build("lti.launch")
-    return {"submissionReview": submission_review_for(base.rstrip("/") + path)}
+    try:
+        return {"submissionReview": submission_review_for(external_url("lti.launch"))}
+    except RuntimeError:  # the worker, without BASE_URL or SERVER_NAME: no absolute URL to give
+        current_app.logger.warning("set BASE_URL: line items are created without submissionReview")
+        return {}
 
 
 def _microcredential_title(resource_link: ResourceLink) -> str | None:

@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import Flask, current_app
@@ -96,24 +96,32 @@ def claim(worker_id: str, limit: int) -> list[int]:
     if _is_postgresql():
         query = query.with_for_update(skip_locked=True, of=OutboxMessage)
     candidates = list(db.session.scalars(query))
-    claimed = []
+    if not candidates:
+        db.session.commit()
+        return []
     lease_until = now + timedelta(seconds=lease_seconds())
-    for message_id in candidates:
-        # Conditional: on SQLite another worker may have leased it since the SELECT; only one UPDATE wins.
-        result = db.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, condition)
-            .values(status=OutboxStatus.SENDING.value, leased_until=lease_until, leased_by=worker_id)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:
-            claimed.append(message_id)
+    # Conditional: on SQLite another worker may have leased some since the SELECT; each row goes to one worker.
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(candidates), condition)
+        .values(status=OutboxStatus.SENDING.value, leased_until=lease_until, leased_by=worker_id)
+        .execution_options(synchronize_session=False)
+    )
+    claimed = list(db.session.scalars(
+        db.select(OutboxMessage.id)
+        .where(OutboxMessage.id.in_(candidates), OutboxMessage.leased_by == worker_id,
+               OutboxMessage.leased_until == lease_until, OutboxMessage.status == OutboxStatus.SENDING.value)
+        .order_by(OutboxMessage.id)
+    ))
     db.session.commit()
     return claimed
 
 
-def _finish(message_id: int, worker_id: str, **values) -> bool:
-    """Record the outcome, only while the lease is still ours (else another worker owns the row now)."""
+def _finish(message_id: int, worker_id: str, *, commit: bool = True, **values) -> bool:
+    """Record the outcome, only while the lease is still ours (else another worker owns the row now).
+
+    `commit=False` when the caller commits a whole batch of outcomes at once (`run_once`).
+    """
     result = db.session.execute(
         update(OutboxMessage)
         .where(
@@ -124,7 +132,8 @@ def _finish(message_id: int, worker_id: str, **values) -> bool:
         .values(leased_until=None, leased_by=None, **values)
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return result.rowcount == 1
 
 
@@ -145,13 +154,12 @@ def _renew_lease(message_id: int, worker_id: str) -> bool:
     return result.rowcount == 1
 
 
-def _line_item_for(message: OutboxMessage):
+def _line_item_for(message: OutboxMessage, batch: Batch):
     """The message's line item; found or created in the LMS the first time (locked per resource link)."""
     if message.line_item is not None:
         return message.line_item
-    known = db.session.scalar(db.select(LineItem).where(LineItem.resource_link_id == message.resource_link_id))
+    known = batch.line_items.get(message.resource_link_id)
     if known is not None:  # found or created for an earlier message: recorded with this one's outcome
-        message.line_item_id = known.id
         return known
     query = db.select(ResourceLink).where(ResourceLink.id == message.resource_link_id)
     if _is_postgresql():
@@ -161,6 +169,7 @@ def _line_item_for(message: OutboxMessage):
     line_item = ensure_line_item(resource_link)
     message.line_item_id = line_item.id
     db.session.commit()
+    batch.line_items[resource_link.id] = line_item
     return line_item
 
 
@@ -181,13 +190,30 @@ class Outgoing:
     score: dict
 
 
-def _detached_registration(registration_id: int, known: dict[int, Registration]) -> Registration:
-    if registration_id not in known:
-        registration = db.session.get(Registration, registration_id)
-        db.session.refresh(registration)
-        db.session.expunge(registration)
-        known[registration_id] = registration
-    return known[registration_id]
+@dataclass
+class Batch:
+    """What the messages of one batch share, read once: their rows, line items and (detached) registrations."""
+
+    messages: dict[int, OutboxMessage] = field(default_factory=dict)
+    line_items: dict[int, LineItem] = field(default_factory=dict)  # by resource link id
+    registrations: dict[int, Registration] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, message_ids: list[int]) -> Batch:
+        messages = {m.id: m for m in db.session.scalars(
+            db.select(OutboxMessage).where(OutboxMessage.id.in_(message_ids)))}
+        links = {m.resource_link_id for m in messages.values()}
+        line_items = {item.resource_link_id: item for item in db.session.scalars(
+            db.select(LineItem).where(LineItem.resource_link_id.in_(links)))}
+        return cls(messages=messages, line_items=line_items)
+
+    def registration(self, registration_id: int) -> Registration:
+        if registration_id not in self.registrations:
+            registration = db.session.get(Registration, registration_id)
+            db.session.refresh(registration)
+            db.session.expunge(registration)
+            self.registrations[registration_id] = registration
+        return self.registrations[registration_id]
 
 
 def _post(outgoing: Outgoing) -> None:
@@ -239,20 +265,20 @@ def process(message_id: int, worker_id: str, *, renew: bool = True) -> str | Non
 
     `renew=False` when the batch's lease is still fresh (see `run_once`): no extra write per message.
     """
-    outgoing = prepare(message_id, worker_id, renew=renew, registrations={})
+    outgoing = prepare(message_id, worker_id, renew=renew, batch=Batch())
     if not isinstance(outgoing, Outgoing):
         return outgoing
     return record(outgoing, worker_id, send(outgoing))
 
 
-def prepare(message_id: int, worker_id: str, *, renew: bool, registrations: dict) -> Outgoing | str | None:
+def prepare(message_id: int, worker_id: str, *, renew: bool, batch: Batch) -> Outgoing | str | None:
     """Everything before the HTTP call: the lease, the order check, the line item (found or created).
 
     An `Outgoing` to send; else the message's new status (superseded, back in line, failed) or None.
     """
     if renew and not _renew_lease(message_id, worker_id):
         return None
-    message = db.session.get(OutboxMessage, message_id)
+    message = batch.messages.get(message_id) or db.session.get(OutboxMessage, message_id)
     if message is None or message.status != OutboxStatus.SENDING or message.leased_by != worker_id:
         return None
     now = utcnow()
@@ -274,14 +300,15 @@ def prepare(message_id: int, worker_id: str, *, renew: bool, registrations: dict
     try:
         if message.kind != OutboxKind.SCORE:
             raise ValueError(f"Unknown outbox message kind {message.kind!r}")
-        line_item = _line_item_for(message)
+        line_item = _line_item_for(message, batch)
         score = dict(message.payload)
         if "scoreGiven" in score and "scoreMaximum" not in score:
             score["scoreMaximum"] = line_item.score_maximum
         return Outgoing(message_id=message_id, attempts=attempts, previous_status_code=message.last_status_code,
-                        registration=_detached_registration(message.registration_id, registrations),
+                        registration=batch.registration(message.registration_id),
                         line_item_id=line_item.id, line_item_url=line_item.url, score=score)
     except Exception as error:  # the line item could not be found or created: recorded like a failed send
+        db.session.rollback()
         return _record_outcome(message_id, worker_id, attempts, message.last_status_code, error)
 
 
@@ -294,19 +321,19 @@ def send(outgoing: Outgoing) -> Exception | None:
     return None
 
 
-def record(outgoing: Outgoing, worker_id: str, error: Exception | None) -> str | None:
-    """Write down what the LMS answered."""
+def record(outgoing: Outgoing, worker_id: str, error: Exception | None, *, commit: bool = True) -> str | None:
+    """Write down what the LMS answered (`commit=False`: the caller commits the batch's outcomes together)."""
     if error is not None:
         return _record_outcome(outgoing.message_id, worker_id, outgoing.attempts, outgoing.previous_status_code,
-                               error)
-    if _finish(outgoing.message_id, worker_id, status=OutboxStatus.SENT.value, sent_at=utcnow(),
-               attempts=outgoing.attempts, last_status_code=None):
+                               error, commit=commit)
+    if _finish(outgoing.message_id, worker_id, commit=commit, status=OutboxStatus.SENT.value, sent_at=utcnow(),
+               attempts=outgoing.attempts, last_status_code=None, line_item_id=outgoing.line_item_id):
         return OutboxStatus.SENT.value
     return None
 
 
-def _record_outcome(message_id, worker_id, attempts, previous_status_code, error: Exception) -> str | None:
-    db.session.rollback()
+def _record_outcome(message_id, worker_id, attempts, previous_status_code, error: Exception, *,
+                    commit: bool = True) -> str | None:
     if isinstance(error, LineItemGone):
         _forget_line_item(error.line_item_id, error.url)
         if previous_status_code in GONE_STATUSES:
@@ -315,25 +342,28 @@ def _record_outcome(message_id, worker_id, attempts, previous_status_code, error
                 "anew: not trying again. Check in the LMS that this course and its grade column for the "
                 f"activity still exist, then retry. The LMS said: {error.message}"
             )
-            return _record_failure(message_id, worker_id, attempts, text, error.status, False, None)
+            return _record_failure(message_id, worker_id, attempts, text, error.status, False, None, commit=commit)
         text = (
             f"The LMS no longer has the grade column {error.url} (HTTP {error.status}); it is looked up or "
             f"created again on the next attempt. The LMS said: {error.message}"
         )
-        return _record_failure(message_id, worker_id, attempts, text, error.status, True, None)
+        return _record_failure(message_id, worker_id, attempts, text, error.status, True, None, commit=commit)
     if isinstance(error, ServiceError):
         return _record_failure(
-            message_id, worker_id, attempts, error.message, error.status, error.retryable, error.retry_after
+            message_id, worker_id, attempts, error.message, error.status, error.retryable, error.retry_after,
+            commit=commit,
         )
     if isinstance(error, (DomainError, ValueError)):
         text = getattr(error, "message", None) or str(error)
-        return _record_failure(message_id, worker_id, attempts, text, None, False, None)
+        return _record_failure(message_id, worker_id, attempts, text, None, False, None, commit=commit)
     # A bug or a database hiccup: log it and try again later; the attempt limit ends it.
     current_app.logger.error("outbox message %s: unexpected error", message_id, exc_info=error)
-    return _record_failure(message_id, worker_id, attempts, f"Unexpected error: {error!r}", None, True, None)
+    return _record_failure(message_id, worker_id, attempts, f"Unexpected error: {error!r}", None, True, None,
+                           commit=commit)
 
 
-def _record_failure(message_id, worker_id, attempts, text, status_code, retryable, retry_after) -> str | None:
+def _record_failure(message_id, worker_id, attempts, text, status_code, retryable, retry_after, *,
+                    commit: bool = True) -> str | None:
     text = (text or "")[:MAX_ERROR_LENGTH]
     values = {"attempts": attempts, "last_error": text, "last_status_code": status_code}
     if retryable and attempts < current_app.config["OUTBOX_MAX_ATTEMPTS"]:
@@ -343,7 +373,7 @@ def _record_failure(message_id, worker_id, attempts, text, status_code, retryabl
     else:
         values.update(status=OutboxStatus.FAILED.value)
         current_app.logger.error("outbox message %s failed: %s", message_id, text)
-    if _finish(message_id, worker_id, **values):
+    if _finish(message_id, worker_id, commit=commit, **values):
         return values["status"]
     return None
 
@@ -360,18 +390,19 @@ def run_once(app: Flask, *, worker_id: str | None = None, limit: int | None = No
         try:
             claimed_at = time.monotonic()
             claimed = claim(worker_id, limit or app.config["OUTBOX_BATCH_SIZE"])
-            registrations: dict[int, Registration] = {}
+            batch = Batch.load(claimed)
             ready = []
             for message_id in claimed:
                 # The lease is renewed only once half of it has gone: a long batch never outlives it.
                 renew = time.monotonic() - claimed_at > lease_seconds() / 2
-                outgoing = prepare(message_id, worker_id, renew=renew, registrations=registrations)
+                outgoing = prepare(message_id, worker_id, renew=renew, batch=batch)
                 if isinstance(outgoing, Outgoing):
                     ready.append(outgoing)
-            db.session.commit()  # line items found for earlier messages are recorded on these
+            db.session.commit()
             errors = _send_all(app, ready)
             for outgoing, error in zip(ready, errors, strict=True):
-                record(outgoing, worker_id, error)
+                record(outgoing, worker_id, error, commit=False)
+            db.session.commit()  # the batch's outcomes together: one write transaction
             return len(claimed)
         finally:
             db.session.remove()
