@@ -47,9 +47,9 @@ def submit_work(platform, *, person: str = "learner", slug: str = SLUG, context_
     fields = form_fields(page, "attempt-form")
     tool = origin_of(page)
     ids = {"ltik": fields["ltik"], "attempt_id": fields["attempt_id"]}
-    saved = browser.post(tool + "/submission/", data={**ids, "version": fields["version"], "action": "save",
-                                                      "overview": overview, "reflection": "What changed for my students.",
-                                                      "collaboration": "no", "collaborators": ""})
+    saved = browser.post(tool + "/submission/", data={
+        **ids, "version": fields["version"], "action": "save", "overview": overview,
+        "reflection": "What changed for my students.", "collaboration": "no", "collaborators": ""})
     assert saved.status_code == 200, saved.text[:500]
     linked = browser.post(tool + "/submission/links", data={**ids, "artifact_url": "https://example.org/plan",
                                                             "artifact_title": "My plan"})
@@ -115,6 +115,18 @@ def score(assessor: Assessor, page, levels: dict, feedback: dict | None = None, 
 def release(assessor: Assessor, assessment_id: int, follow: bool = True):
     return assessor.browser.post(f"{assessor.tool}/assessment/{assessment_id}",
                                  data={"ltik": assessor.ltik, "action": "release"}, allow_redirects=follow)
+
+
+def set_microcredential(app, slug: str = SLUG, **settings) -> None:
+    """Change how a micro-credential is assessed (double_blind, review_before_release, …), as an admin would."""
+    from lti_tool.catalog.services import get_microcredential
+    from lti_tool.extensions import db
+
+    with app.app_context():
+        microcredential = get_microcredential(slug)
+        for name, value in settings.items():
+            setattr(microcredential, name, value)
+        db.session.commit()
 
 
 def assessment_ids(app) -> list[int]:

@@ -154,3 +154,17 @@ def running_term(app, catalog):
             term.recommended_submission_at = now + timedelta(days=40)
             term.final_deadline_at = now + timedelta(days=60)
         db.session.commit()
+
+
+@pytest.fixture
+def term_opened_long_ago(app, running_term):
+    """The sample term opened 60 days ago (its deadline still ahead), so that work can be 40 days old."""
+    from datetime import timedelta
+
+    from lti_tool.catalog.models import Term
+    from lti_tool.core.models import utcnow
+
+    with app.app_context():
+        for term in db.session.scalars(db.select(Term)):
+            term.enrollment_opens_at = utcnow() - timedelta(days=60)
+        db.session.commit()

@@ -18,12 +18,6 @@ from lti_tool.lti.launch_context import current_launch, require_duty
 bp = Blueprint("reports", __name__)
 
 
-@bp.app_context_processor
-def _reports_offered() -> dict:
-    """Templates link to the reports only where this blueprint is registered."""
-    return {"reports_offered": True}
-
-
 def _scope() -> tuple[reports.ReportScope, list, object]:
     """The launch's scope (platform or course), the terms it can filter by, and the chosen term (or None)."""
     launch = current_launch()

@@ -144,3 +144,9 @@ def assessor_candidates(assessment: Assessment) -> list[LtiUser]:
     candidates.update({u.id: u for u in granted})
     candidates.pop(assessment.educator_id, None)
     return sorted(candidates.values(), key=lambda u: u.display_name.lower())
+
+
+def people_of_platform(registration_id: int, limit: int = 1000) -> list[LtiUser]:
+    """People of a platform who have launched the tool, by name (an admin picks organization assessors here)."""
+    return list(db.session.scalars(db.select(LtiUser).where(LtiUser.registration_id == registration_id)
+                                   .order_by(LtiUser.name, LtiUser.id).limit(limit)))

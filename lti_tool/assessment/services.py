@@ -615,3 +615,16 @@ def revoke_assessor(grant: AssessorGrant, admin_id: int) -> None:
     db.session.flush()
     current_app.logger.info("assessor grant revoked: user %s for %s by %s", grant.user_id, grant.microcredential_id,
                             admin_id)
+
+
+def organization_assessors(registration_id: int) -> list[AssessorGrant]:
+    """The platform's organization assessors, in the order they were named."""
+    return list(db.session.scalars(
+        db.select(AssessorGrant).where(AssessorGrant.registration_id == registration_id,
+                                       AssessorGrant.is_active.is_(True)).order_by(AssessorGrant.id)))
+
+
+def audit_log(assessment: Assessment) -> list[AssessmentEvent]:
+    """Every recorded change of an assessment, oldest first."""
+    return list(db.session.scalars(
+        db.select(AssessmentEvent).where(AssessmentEvent.assessment_id == assessment.id).order_by(AssessmentEvent.id)))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 
-from lti_tool.assessment import rubric, services
+from lti_tool.assessment import allocation, rubric, services
 from lti_tool.assessment.allocation import (
     AssessorScope,
     admin_scope,
@@ -19,11 +19,12 @@ from lti_tool.assessment.allocation import (
     organization_assessor_duties,
     scope_for,
 )
-from lti_tool.assessment.models import Assessment, AssessmentEvent, AssessorGrant, Scoring, Slot
+from lti_tool.assessment.models import Assessment, AssessorGrant, Scoring, Slot
 from lti_tool.assessment.queue import STATES, QueueFilter, microcredentials_in, queue_page
 from lti_tool.assessment.services import MARKING_LABELS, ClaimedByAnother, StaleScoring, WrongState
 from lti_tool.catalog.models import MicroCredential
 from lti_tool.catalog.parts import PART_TITLES, PARTS
+from lti_tool.catalog.services import list_microcredentials
 from lti_tool.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from lti_tool.core.models import utcnow
 from lti_tool.core.storage import format_size
@@ -356,9 +357,8 @@ def log(assessment_id: int):
     """The audit log of one assessment (admins only): who changed what, when, from which state to which."""
     _require_admin()
     assessment = _visible(assessment_id)
-    events = db.session.scalars(db.select(AssessmentEvent).where(AssessmentEvent.assessment_id == assessment.id)
-                                .order_by(AssessmentEvent.id)).all()
-    return render_template("assessment/log.html", assessment=assessment, events=events, labels=MARKING_LABELS)
+    return render_template("assessment/log.html", assessment=assessment, events=services.audit_log(assessment),
+                           labels=MARKING_LABELS)
 
 
 @bp.route("/assessors", methods=["GET", "POST"])
@@ -379,13 +379,9 @@ def assessors():
             raise InvalidInput("Choose a person of your platform and a micro-credential.")
         services.grant_assessor(user, microcredential, viewer.user.id)
         return redirect(url_for("assessment.assessors", ltik=g.ltik, notice="granted"), code=303)
-    grants = db.session.scalars(db.select(AssessorGrant).where(AssessorGrant.registration_id == registration_id,
-                                                               AssessorGrant.is_active.is_(True))
-                                .order_by(AssessorGrant.id)).all()
-    people = db.session.scalars(db.select(LtiUser).where(LtiUser.registration_id == registration_id)
-                                .order_by(LtiUser.name, LtiUser.id).limit(1000)).all()
-    microcredentials = db.session.scalars(db.select(MicroCredential).where(MicroCredential.is_retired.is_(False))
-                                          .order_by(MicroCredential.title)).all()
+    grants = services.organization_assessors(registration_id)
+    people = allocation.people_of_platform(registration_id)
+    microcredentials = list_microcredentials()
     return render_template("assessment/assessors.html", grants=grants, people=people,
                            microcredentials=microcredentials, notice=NOTICES.get(request.args.get("notice", "")))
 

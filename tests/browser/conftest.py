@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.platform.fixtures import fresh_services, mount_services, register_platform
-from tests.platform.platform import TestPlatform, create_platform_app
+from tests.platform.fixtures import fresh_services, register_platform, serve_platform
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "build" / "screenshots"
@@ -61,16 +60,7 @@ def chromium():
 @pytest.fixture(scope="session")
 def lms_server(live_tool):
     """The platform on another site (localhost) than the tool (127.0.0.1)."""
-    from tests.conftest import LiveServer
-
-    platform = TestPlatform(client_id="browser-client")
-    app = create_platform_app(platform)
-    mount_services(app, platform)
-    server = LiveServer(app).start()
-    platform.base_url = server.url.replace("127.0.0.1", "localhost")
-    platform.tool_login_url = live_tool.url + "/lti/login"
-    platform.tool_launch_url = live_tool.url + "/lti/launch"
-    platform.tool_jwks_url = live_tool.url + "/lti/jwks"
+    platform, server = serve_platform(live_tool, client_id="browser-client", host="localhost")
     yield platform
     server.stop()
 

@@ -16,9 +16,8 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 
 from tests.assessment_road import SLUG, all_levels, assessment_ids, form_fields, submit_work
-from tests.conftest import LiveServer
 from tests.platform.browser import PlatformBrowser
-from tests.platform.fixtures import fresh_services, mount_services, register_platform
+from tests.platform.fixtures import fresh_services, register_platform, serve_platform
 from tests.platform.platform import (
     INSTRUCTOR_SUB_ROLE,
     PEOPLE,
@@ -26,7 +25,6 @@ from tests.platform.platform import (
     SUBMISSION_REVIEW_REQUEST,
     Person,
     TestPlatform,
-    create_platform_app,
 )
 
 pytestmark = pytest.mark.usefixtures("running_term")
@@ -45,14 +43,7 @@ def _other_course_assessor(monkeypatch):
 @pytest.fixture(scope="module")
 def other_platform_server(live_tool):
     """A second, independent LMS with its own keys, client id and issuer, served on its own port."""
-    platform = TestPlatform(client_id="tool-client-other")
-    app = create_platform_app(platform)
-    mount_services(app, platform)
-    server = LiveServer(app).start()
-    platform.base_url = server.url
-    platform.tool_login_url = live_tool.url + "/lti/login"
-    platform.tool_launch_url = live_tool.url + "/lti/launch"
-    platform.tool_jwks_url = live_tool.url + "/lti/jwks"
+    platform, server = serve_platform(live_tool, client_id="tool-client-other")
     yield platform
     server.stop()
 

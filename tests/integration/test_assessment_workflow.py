@@ -13,6 +13,7 @@ from tests.assessment_road import (
     open_assessment,
     release,
     score,
+    set_microcredential,
     submit_work,
 )
 from tests.platform.browser import PlatformBrowser
@@ -21,17 +22,6 @@ pytestmark = pytest.mark.usefixtures("running_term")
 
 SLUG = "self-assessment-growth"
 FIRST_FEEDBACK = "Tie each rating to a classroom example (words of the first assessor)."
-
-
-def _set(app, **settings):
-    from lti_tool.catalog.services import get_microcredential
-    from lti_tool.extensions import db
-
-    with app.app_context():
-        microcredential = get_microcredential(SLUG)
-        for name, value in settings.items():
-            setattr(microcredential, name, value)
-        db.session.commit()
 
 
 def _state(app, assessment_id):
@@ -48,7 +38,7 @@ def _not_yet(app):
 
 
 def test_double_blind_scorings_that_agree_are_ready_for_release_and_never_see_each_other(app, platform):
-    _set(app, double_blind=True)
+    set_microcredential(app, double_blind=True)
     submit_work(platform)
     (assessment_id,) = assessment_ids(app)
     first = launch_assessor(platform, "assessor")
@@ -68,7 +58,7 @@ def test_double_blind_scorings_that_agree_are_ready_for_release_and_never_see_ea
 
 
 def test_double_blind_disagreement_goes_to_a_third_assessor_who_sees_both_and_decides(app, platform):
-    _set(app, double_blind=True)
+    set_microcredential(app, double_blind=True)
     submit_work(platform)
     (assessment_id,) = assessment_ids(app)
     first = launch_assessor(platform, "assessor")
@@ -91,7 +81,7 @@ def test_double_blind_disagreement_goes_to_a_third_assessor_who_sees_both_and_de
 
 
 def test_a_review_before_release_is_done_by_someone_else_and_may_adjust_the_scoring(app, platform):
-    _set(app, review_before_release=True)
+    set_microcredential(app, review_before_release=True)
     submit_work(platform)
     (assessment_id,) = assessment_ids(app)
     first = launch_assessor(platform, "assessor")

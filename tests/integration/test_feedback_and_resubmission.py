@@ -19,6 +19,7 @@ from tests.assessment_road import (
     origin_of,
     release,
     score,
+    set_microcredential,
     submit_work,
 )
 from tests.platform.browser import PlatformBrowser, forms_in
@@ -92,17 +93,6 @@ def _attempts(app):
         return [(a.number, a.status, a.overview, a.reflection, a.collaborated,
                  [(x.kind, x.url, x.file_name, x.storage_key, x.sha256) for x in a.artifacts])
                 for a in db.session.scalars(db.select(Attempt).order_by(Attempt.number))]
-
-
-def _set_microcredential(app, **values):
-    from lti_tool.catalog.services import get_microcredential
-    from lti_tool.extensions import db
-
-    with app.app_context():
-        microcredential = get_microcredential(SLUG)
-        for name, value in values.items():
-            setattr(microcredential, name, value)
-        db.session.commit()
 
 
 def _text(response) -> str:
@@ -266,7 +256,7 @@ def test_two_tabs_starting_a_resubmission_at_once_open_one_attempt(app, platform
 
 
 def test_no_resubmission_once_every_attempt_is_used(app, platform):
-    _set_microcredential(app, max_attempts=1)
+    set_microcredential(app, max_attempts=1)
     submitted = submit_work(platform)
     _assess(app, platform)
     page = _page(submitted.browser, submitted.page)
@@ -309,7 +299,7 @@ def test_no_resubmission_after_the_final_deadline(app, platform):
 
 
 def test_under_the_manual_rule_the_educator_waits_for_the_instructor(app, platform):
-    _set_microcredential(app, reopen_rule="manual")
+    set_microcredential(app, reopen_rule="manual")
     submitted = submit_work(platform)
     _assess(app, platform)
     page = _page(submitted.browser, submitted.page)

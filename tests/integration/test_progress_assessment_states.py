@@ -71,19 +71,9 @@ def _send_outbox(app) -> None:
     raise AssertionError("the outbox did not empty")
 
 
-def _open_enrollment_long_ago(app):
-    from lti_tool.catalog.models import Term
-
-    with app.app_context():
-        for term in db.session.scalars(db.select(Term)):
-            term.enrollment_opens_at = utcnow() - timedelta(days=60)
-        db.session.commit()
-
-
 @pytest.fixture
-def course(app, platform, browser, running_term):
+def course(app, platform, browser, term_opened_long_ago):
     """Educators in every state and flag; released scores sent to the LMS."""
-    _open_enrollment_long_ago(app)
     platform.services.default_page_size = 100
     platform.services.add_members(COURSE, ROSTER)
     page = browser.launch(person="instructor", custom={"microcredential": SLUG}, resource_link_id=ACTIVITY,

@@ -47,23 +47,12 @@ ROSTER = [
 ]
 
 
-def _open_enrollment_long_ago(app):
-    """The sample term opened 60 days ago (its deadline still ahead), so that work can be 40 days old."""
-    from lti_tool.catalog.models import Term
-
-    with app.app_context():
-        for term in db.session.scalars(db.select(Term)):
-            term.enrollment_opens_at = utcnow() - timedelta(days=60)
-        db.session.commit()
-
-
 @pytest.fixture
-def course(app, platform, browser, running_term):
+def course(app, platform, browser, term_opened_long_ago):
     """Seven educators in every place a report counts; each decision released after a known time.
 
     Time to decision (submission → release): Ana 2 days, Ben 4, Cai 6 then 1 (resubmission) → median 3 days.
     """
-    _open_enrollment_long_ago(app)
     platform.services.add_members(COURSE, ROSTER)
     page = browser.launch(person="instructor", custom={"microcredential": SLUG}, resource_link_id=ACTIVITY,
                           context_id=COURSE)

@@ -30,18 +30,25 @@ def fresh_services(platform: TestPlatform) -> LmsServices:
     return services
 
 
-@pytest.fixture(scope="session")
-def platform_server(live_tool):
+def serve_platform(live_tool, *, client_id: str = "tool-client-1", host: str | None = None):
+    """An independent platform over real HTTP that knows the live tool; (platform, server). `host` names the
+    platform's site another way than 127.0.0.1 (the browser tests use localhost: another site than the tool)."""
     from tests.conftest import LiveServer
 
-    platform = TestPlatform()
+    platform = TestPlatform(client_id=client_id)
     app = create_platform_app(platform)
     mount_services(app, platform)
     server = LiveServer(app).start()
-    platform.base_url = server.url
+    platform.base_url = server.url if host is None else server.url.replace("127.0.0.1", host)
     platform.tool_login_url = live_tool.url + "/lti/login"
     platform.tool_launch_url = live_tool.url + "/lti/launch"
     platform.tool_jwks_url = live_tool.url + "/lti/jwks"
+    return platform, server
+
+
+@pytest.fixture(scope="session")
+def platform_server(live_tool):
+    platform, server = serve_platform(live_tool)
     yield platform
     server.stop()
 
