@@ -38,6 +38,7 @@ from lti_tool.core.dates import add_business_days, parse_holidays
 from lti_tool.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from lti_tool.core.models import utcnow
 from lti_tool.extensions import db
+from lti_tool.gradebook.services import enqueue_score
 from lti_tool.lti.models import Context, ResourceLink
 from lti_tool.submissions.models import Attempt, Enrollment, MarkingStatus, SubmissionStatus
 from lti_tool.submissions.services import DeadlinePassed, copy_attempt
@@ -420,8 +421,6 @@ def release_assessment(assessment: Assessment, user_id: int | None, *, now: date
 
     One conditional UPDATE (`readyforrelease` → `released`): a double release is a 409 and nothing is sent twice.
     """
-    from lti_tool.gradebook.services import enqueue_score
-
     now = now or utcnow()
     before = _move(assessment, (MarkingStatus.READY_FOR_RELEASE.value,), MarkingStatus.RELEASED.value,
                    message=f"{assessment.label} cannot be released.")

@@ -393,7 +393,7 @@ def check_deep_linking_data(data: object) -> None:
 # -- messages -------------------------------------------------------------------------------------------
 def login_url(issuer: str, persona: str, message_type: str, activity_id: str | None) -> str:
     """The tool's third-party initiated login URL (LTI 1.3 Core §5.1.1): the iframe's src."""
-    from lti_tool.lti.views import external_url
+    from lti_tool.core.urls import external_url
 
     query = {
         "iss": issuer,
@@ -408,7 +408,7 @@ def login_url(issuer: str, persona: str, message_type: str, activity_id: str | N
 
 def check_authorization_request(params, issuer: str) -> dict:
     """The OIDC authorization request from the tool (Security Framework §5.1.1.2); the message hint when valid."""
-    from lti_tool.lti.views import external_url
+    from lti_tool.core.urls import external_url
 
     expected = {
         "scope": "openid",
@@ -432,7 +432,7 @@ def check_authorization_request(params, issuer: str) -> dict:
 
 def id_token(issuer: str, hint: dict, nonce: str) -> str:
     """The signed launch (LTI 1.3 Core §5.3–5.4, AGS and NRPS claims, Deep Linking §4.4)."""
-    from lti_tool.lti.views import external_url
+    from lti_tool.core.urls import external_url
 
     persona = PERSONAS[hint["p"]]
     now = int(time.time())
