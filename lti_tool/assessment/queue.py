@@ -122,8 +122,11 @@ def _needs(assessment: Assessment, status: str, user_id: int, now: datetime, can
         return "Yours: scoring in progress", True
     if not can_score:
         return ("Waiting for an assessor" if status == MarkingStatus.NOT_MARKED else "Being marked"), True
-    if (assessment.preferred_assessor_id not in (None, user_id) and not assessment.scorings):
-        return "Returned to the assessor of the previous attempt", False
+    preferred = assessment.preferred_assessor_id
+    if preferred not in (None, user_id) and preferred not in assessment.scorer_ids():
+        if not assessment.scorings:
+            return "Returned to the assessor of the previous attempt", False
+        return "Set aside for the assessor an admin chose", False
     slot = slot_for(assessment, user_id, now)
     if slot is None:
         return "Being scored by another assessor", False

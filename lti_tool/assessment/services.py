@@ -230,10 +230,10 @@ def claim_scoring(assessment: Assessment, user_id: int, *, now: datetime | None 
     if status not in (MarkingStatus.NOT_MARKED, MarkingStatus.IN_MARKING):
         raise WrongState(f"{assessment.label} is no longer being marked: it is “{MARKING_LABELS[status]}”.")
     preferred = assessment.preferred_assessor_id
-    if (preferred is not None and preferred != user_id and mine is None and not assessment.scorings
-            and is_active_assessor(preferred, assessment, now)):
-        raise ClaimedByAnother(f"{assessment.label} is a resubmission that goes back to the assessor of the "
-                                   "previous attempt.", hint="An admin can reassign it if that assessor is away.")
+    if (preferred is not None and preferred != user_id and mine is None
+            and preferred not in assessment.scorer_ids() and is_active_assessor(preferred, assessment, now)):
+        raise ClaimedByAnother(f"{assessment.label} goes back to the assessor of the previous attempt (or to the "
+                               "assessor an admin chose).", hint="An admin can reassign it if that assessor is away.")
     slot = slot_for(assessment, user_id, now)
     if slot is None:
         raise ClaimedByAnother(_busy_message(assessment, now), hint="Choose another submission from the queue.")
@@ -242,10 +242,15 @@ def claim_scoring(assessment: Assessment, user_id: int, *, now: datetime | None 
     scoring = assessment.scoring(slot)
     expires = now + timedelta(minutes=claim_minutes())
     if scoring is None:
-        scoring = Scoring(assessment=assessment, slot=slot, assessor_id=user_id, levels={}, feedback={},
+        scoring = Scoring(assessment_id=assessment.id, slot=slot, assessor_id=user_id, levels={}, feedback={},
                           claimed_at=now, claim_expires_at=expires, status=ScoringStatus.IN_PROGRESS.value)
-        db.session.add(scoring)
-        db.session.flush()
+        try:
+            with db.session.begin_nested():
+                db.session.add(scoring)
+        except IntegrityError:  # another assessor opened the same slot at the same moment (unique per slot)
+            raise ClaimedByAnother("Someone else opened this submission at the same moment.",
+                                   hint="Choose another submission from the queue.") from None
+        db.session.expire(assessment, ["scorings"])
         action = "claimed"
     else:
         action = "claim renewed" if scoring.assessor_id == user_id else "claim taken over"
@@ -309,7 +314,7 @@ def save_scoring(scoring: Scoring, user_id: int, levels: dict, feedback: dict, e
     values = {"levels": levels, "feedback": feedback}
     try:
         _may_edit(scoring, user_id, now)
-    except Conflict as error:
+    except (Conflict, NotAllowed) as error:  # taken over or reassigned meanwhile: the text comes back
         raise StaleScoring(error.message, values=values, hint=error.hint) from None
     if expected_version != scoring.version:
         raise StaleScoring("This scoring was changed in another tab or window after you opened it.", values=values,
@@ -341,6 +346,9 @@ def complete_scoring(scoring: Scoring, user_id: int, levels: dict, feedback: dic
     problems = rubric.completion_problems(microcredential, levels, feedback)
     if problems:
         raise IncompleteScoring(problems)
+    # Two independent scorings completed at the same moment must not both think the other unfinished: the
+    # assessment's row lock orders them, and the second reads the first's outcome.
+    _lock(assessment)
     in_review = assessment.attempt.marking_status == MarkingStatus.IN_REVIEW
     save_scoring(scoring, user_id, levels, feedback, expected_version, now=now)
     decision = rubric.decision_for(microcredential, levels).value
@@ -487,12 +495,15 @@ _RELEASE_LOADING = (
 def reassign(assessment: Assessment, new_assessor_id: int, admin_id: int, *, now: datetime | None = None) -> None:
     """An admin hands a submission to another assessor: the open scoring (or the preference) moves to them."""
     now = now or utcnow()
+    _lock(assessment)  # never at the same moment as the scoring being completed
     status = assessment.attempt.marking_status
     if status not in (MarkingStatus.NOT_MARKED, MarkingStatus.IN_MARKING):
         raise WrongState(f"{assessment.label} is “{MARKING_LABELS[status]}”: only work still being marked can be "
                          "reassigned.")
     if new_assessor_id == assessment.educator_id:
         raise InvalidInput("Nobody can assess their own work.")
+    if new_assessor_id in {s.assessor_id for s in assessment.scorings if s.is_complete}:
+        raise InvalidInput("That assessor has already scored this submission.")
     open_scoring = next((s for s in assessment.scorings if not s.is_complete), None)
     if open_scoring is not None:
         if new_assessor_id in {s.assessor_id for s in assessment.scorings if s is not open_scoring}:
@@ -569,6 +580,14 @@ def start_resubmission(enrollment, *, from_attempt: int | None = None, now: date
     log(assessment, enrollment.user_id, "resubmission started", MarkingStatus.RELEASED.value,
         MarkingStatus.RELEASED.value, new_attempt=attempt.number)
     return attempt
+
+
+def _lock(assessment: Assessment) -> None:
+    """Take the assessment's write lock (a no-op UPDATE) and read its scorings and state afresh after it."""
+    db.session.execute(update(Assessment).where(Assessment.id == assessment.id).values(id=Assessment.id),
+                       execution_options={"synchronize_session": False})
+    db.session.expire(assessment, ["scorings"])
+    db.session.expire(assessment.attempt, ["marking_status"])
 
 
 def _queue_behind_other_requests(enrollment: Enrollment) -> None:

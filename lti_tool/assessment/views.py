@@ -168,10 +168,11 @@ def _page(assessment: Assessment, mode: str, scoring: Scoring | None, *, values:
         others = [s for s in assessment.scorings if s.slot in (Slot.FIRST, Slot.SECOND)]
     shown = scoring
     if mode == "view":
-        shown = assessment.record if assessment.record is not None else None
+        # While it is being marked, an assessor sees no scoring but their own (double-blind: never the other's,
+        # even when the page refused them a slot); the decided scoring once marking is over, and admins always.
         mine = next((s for s in assessment.scorings if s.assessor_id == viewer.user.id), None)
-        if shown is None and mine is not None:
-            shown = mine
+        in_marking = assessment.attempt.marking_status in (MarkingStatus.NOT_MARKED, MarkingStatus.IN_MARKING)
+        shown = mine if in_marking and viewer.admin is None else (assessment.record or mine)
     levels = (values or {}).get("levels", shown.levels if shown else {}) or {}
     feedback = (values or {}).get("feedback", shown.feedback if shown else {}) or {}
     attempt = assessment.attempt

@@ -327,7 +327,7 @@ def record(outgoing: Outgoing, worker_id: str, error: Exception | None, *, commi
         return _record_outcome(outgoing.message_id, worker_id, outgoing.attempts, outgoing.previous_status_code,
                                error, commit=commit)
     if _finish(outgoing.message_id, worker_id, commit=commit, status=OutboxStatus.SENT.value, sent_at=utcnow(),
-               attempts=outgoing.attempts, last_status_code=None, line_item_id=outgoing.line_item_id):
+               attempts=outgoing.attempts, last_status_code=None):
         return OutboxStatus.SENT.value
     return None
 
@@ -399,8 +399,8 @@ def run_once(app: Flask, *, worker_id: str | None = None, limit: int | None = No
                 if isinstance(outgoing, Outgoing):
                     ready.append(outgoing)
             db.session.commit()
-            errors = _send_all(app, ready)
-            for outgoing, error in zip(ready, errors, strict=True):
+            outcomes = _send_all(app, ready, worker_id)
+            for outgoing, error in outcomes:
                 record(outgoing, worker_id, error, commit=False)
             db.session.commit()  # the batch's outcomes together: one write transaction
             return len(claimed)
@@ -408,17 +408,36 @@ def run_once(app: Flask, *, worker_id: str | None = None, limit: int | None = No
             db.session.remove()
 
 
-def _send_all(app: Flask, ready: list[Outgoing]) -> list[Exception | None]:
-    threads = min(int(app.config["OUTBOX_SEND_THREADS"]), len(ready))
-    if threads <= 1:
-        return [send(outgoing) for outgoing in ready]
+def _send_all(app: Flask, ready: list[Outgoing], worker_id: str) -> list[tuple[Outgoing, Exception | None]]:
+    """Send in rounds of OUTBOX_SEND_THREADS; each round's leases are renewed just before it goes, so that no
+    lease runs out while its message waits in a long batch (another worker would send it a second time)."""
+    threads = max(1, min(int(app.config["OUTBOX_SEND_THREADS"]), len(ready)))
+    outcomes = []
 
     def send_in_context(outgoing: Outgoing) -> Exception | None:
         with app.app_context():
             return send(outgoing)
 
     with ThreadPoolExecutor(threads, thread_name_prefix="outbox-send") as pool:
-        return list(pool.map(send_in_context, ready))
+        for start in range(0, len(ready), threads):
+            round_ = ready[start:start + threads]
+            ours = _renew_leases([o.message_id for o in round_], worker_id)
+            round_ = [o for o in round_ if o.message_id in ours]
+            sender = pool.map if threads > 1 else map
+            outcomes.extend(zip(round_, sender(send_in_context if threads > 1 else send, round_), strict=True))
+    return outcomes
+
+
+def _renew_leases(message_ids: list[int], worker_id: str) -> set[int]:
+    """A fresh lease for these messages, if still ours; the ids that are (one UPDATE, one SELECT, one commit)."""
+    until = utcnow() + timedelta(seconds=lease_seconds())
+    mine = (OutboxMessage.id.in_(message_ids), OutboxMessage.leased_by == worker_id,
+            OutboxMessage.status == OutboxStatus.SENDING.value)
+    db.session.execute(update(OutboxMessage).where(*mine).values(leased_until=until)
+                       .execution_options(synchronize_session=False))
+    ours = set(db.session.scalars(db.select(OutboxMessage.id).where(*mine, OutboxMessage.leased_until == until)))
+    db.session.commit()
+    return ours
 
 
 NONCE_PRUNE_INTERVAL = 3600.0  # seconds between sweeps of expired launch nonces
