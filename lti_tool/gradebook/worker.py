@@ -38,6 +38,7 @@ from lti_tool.lti.models import LineItem, Registration, ResourceLink
 
 MAX_ERROR_LENGTH = 2000
 GONE_STATUSES = (404, 410)  # the line item is no longer there (deleted in the LMS)
+SENDS_PER_THREAD_PER_LEASE = 4  # sends one thread makes in a row under one lease (see `lease_seconds`)
 
 
 class LineItemGone(ServiceError):
@@ -59,7 +60,9 @@ def lease_seconds() -> float:
     if configured:
         return float(configured)
     connect, read = current_app.config["LTI_HTTP_TIMEOUT"]
-    return 4 * (connect + read) + 30  # token + line item lookup + creation + score, with room to spare
+    # A token, a line item lookup and its creation, then one round of sends in a row on one thread (each send
+    # may fetch a token too), with room to spare.
+    return (3 + 2 * SENDS_PER_THREAD_PER_LEASE) * (connect + read) + 30
 
 
 def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
@@ -409,9 +412,10 @@ def run_once(app: Flask, *, worker_id: str | None = None, limit: int | None = No
 
 
 def _send_all(app: Flask, ready: list[Outgoing], worker_id: str) -> list[tuple[Outgoing, Exception | None]]:
-    """Send in rounds of OUTBOX_SEND_THREADS; each round's leases are renewed just before it goes, so that no
-    lease runs out while its message waits in a long batch (another worker would send it a second time)."""
+    """Send in rounds of OUTBOX_SEND_THREADS × 4 messages; each round's leases are renewed just before it goes,
+    so that no lease runs out while its message waits in a long batch (another worker would send it twice)."""
     threads = max(1, min(int(app.config["OUTBOX_SEND_THREADS"]), len(ready)))
+    per_round = threads * SENDS_PER_THREAD_PER_LEASE
     outcomes = []
 
     def send_in_context(outgoing: Outgoing) -> Exception | None:
@@ -419,8 +423,8 @@ def _send_all(app: Flask, ready: list[Outgoing], worker_id: str) -> list[tuple[O
             return send(outgoing)
 
     with ThreadPoolExecutor(threads, thread_name_prefix="outbox-send") as pool:
-        for start in range(0, len(ready), threads):
-            round_ = ready[start:start + threads]
+        for start in range(0, len(ready), per_round):
+            round_ = ready[start:start + per_round]
             ours = _renew_leases([o.message_id for o in round_], worker_id)
             round_ = [o for o in round_ if o.message_id in ours]
             sender = pool.map if threads > 1 else map
