@@ -6,6 +6,7 @@ Every step is what a person's browser sends: the launch from the platform, the t
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -146,3 +147,20 @@ def criteria(app, slug: str = SLUG) -> list[str]:
 
 def all_levels(app, level: str, slug: str = SLUG, **overrides) -> dict:
     return {key: overrides.get(key, level) for key in criteria(app, slug)}
+
+
+def at_once(*calls):
+    """Run the calls in threads released together (two people pressing at the same moment); their answers."""
+    barrier = threading.Barrier(len(calls))
+    answers = [None] * len(calls)
+
+    def run(index, call):
+        barrier.wait()
+        answers[index] = call()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return answers

@@ -4,7 +4,6 @@ LMS down, two people at once, reassignment and forged ids. Nothing lost, nothing
 from __future__ import annotations
 
 import re
-import threading
 import time
 from datetime import timedelta
 
@@ -13,6 +12,7 @@ import pytest
 from tests.assessment_road import (
     all_levels,
     assessment_ids,
+    at_once,
     form_fields,
     launch_assessor,
     open_assessment,
@@ -250,23 +250,6 @@ def test_a_release_during_a_save_refuses_the_save_and_hands_the_text_back(app, p
 
 
 # -- two people at once -----------------------------------------------------------------------------------------
-def _at_once(*calls):
-    """Run the calls in threads released together; their answers in order."""
-    barrier = threading.Barrier(len(calls))
-    answers = [None] * len(calls)
-
-    def run(index, call):
-        barrier.wait()
-        answers[index] = call()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(20)
-    return answers
-
-
 def test_two_assessors_saving_at_once_in_double_blind_both_keep_their_own_slot(app, platform):
     _double_blind(app)
     submit_work(platform)
@@ -274,7 +257,7 @@ def test_two_assessors_saving_at_once_in_double_blind_both_keep_their_own_slot(a
     first, second = launch_assessor(platform, "assessor"), launch_assessor(platform, "assessor-2")
     first_page, second_page = open_assessment(first, assessment_id), open_assessment(second, assessment_id)
 
-    answers = _at_once(
+    answers = at_once(
         lambda: score(first, first_page, {CRITERION: "developing"}, {CRITERION: "First's text."}, action="save"),
         lambda: score(second, second_page, {CRITERION: "demonstrated"}, {CRITERION: "Second's text."},
                       action="save"))
@@ -289,7 +272,7 @@ def test_two_tabs_saving_one_scoring_at_once_one_wins_and_the_other_gets_its_tex
     assessor = launch_assessor(platform)
     page = open_assessment(assessor, submitted)  # two tabs showing the same version of the scoring
 
-    answers = _at_once(
+    answers = at_once(
         lambda: score(assessor, page, {CRITERION: "developing"}, {CRITERION: "Text A."}, action="save"),
         lambda: score(assessor, page, {CRITERION: "demonstrated"}, {CRITERION: "Text B."}, action="save"))
 

@@ -3,13 +3,12 @@ never a submission stuck between states."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from tests.assessment_road import (
     all_levels,
     assessment_ids,
+    at_once,
     form_fields,
     launch_assessor,
     open_assessment,
@@ -30,23 +29,6 @@ def _state(app, assessment_id):
 
     with app.app_context():
         return db.session.get(Assessment, assessment_id).attempt.marking_status
-
-
-def _at_once(*calls):
-    """Run the calls in threads released together; their results in order."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(index, call):
-        barrier.wait()
-        results[index] = call()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return results
 
 
 def test_a_refused_assessor_never_sees_the_first_independent_scoring(app, platform):
@@ -74,7 +56,7 @@ def test_two_independent_scorings_completed_at_the_same_moment_move_the_submissi
     pages = open_assessment(first, assessment_id), open_assessment(second, assessment_id)
     levels = all_levels(app, "demonstrated")
 
-    results = _at_once(lambda: score(first, pages[0], levels), lambda: score(second, pages[1], levels))
+    results = at_once(lambda: score(first, pages[0], levels), lambda: score(second, pages[1], levels))
 
     assert [r.status_code for r in results] == [200, 200]
     assert _state(app, assessment_id) == "readyforrelease"
@@ -85,7 +67,7 @@ def test_two_assessors_opening_the_same_submission_at_once_get_one_slot_and_one_
     (assessment_id,) = assessment_ids(app)
     first, second = launch_assessor(platform, "assessor"), launch_assessor(platform, "assessor-2")
 
-    results = _at_once(lambda: open_assessment(first, assessment_id), lambda: open_assessment(second, assessment_id))
+    results = at_once(lambda: open_assessment(first, assessment_id), lambda: open_assessment(second, assessment_id))
 
     assert sorted(r.status_code for r in results) == [200, 409]
     assert all("Something went wrong" not in r.text for r in results)
