@@ -141,3 +141,24 @@ def assert_accessible(frame_or_page, name: str) -> list[dict]:
                                                                              violation["html"], strict=True))
         pytest.fail("\n".join(lines), pytrace=False)
     return result
+
+
+def launch_in_lms(page, lms, person: str, **plan):
+    """Open the LMS course page that frames a launch of `person`; the tool's frame (a frame locator)."""
+    login, _ = lms.next_launch(person=person, **plan)
+    page.goto(lms.course_page_url(login))
+    page.wait_for_selector("iframe#tool")
+    return page.frame_locator("iframe#tool")
+
+
+def tool_frame(page):
+    """The tool's frame itself (for its URL and to navigate it)."""
+    return page.locator("iframe#tool").element_handle().content_frame()
+
+
+def frame_ltik(page) -> str:
+    """The launch reference the tool's frame carries now."""
+    from urllib.parse import parse_qs, urlsplit
+
+    (ltik,) = parse_qs(urlsplit(tool_frame(page).url).query)["ltik"]
+    return ltik

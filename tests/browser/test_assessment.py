@@ -8,8 +8,6 @@ the rest is clicked and typed in the browser.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
-
 import pytest
 
 from tests.assessment_road import (
@@ -22,7 +20,7 @@ from tests.assessment_road import (
     score,
     submit_work,
 )
-from tests.browser.conftest import assert_accessible, screenshot_frame
+from tests.browser.conftest import assert_accessible, frame_ltik, launch_in_lms, screenshot_frame, tool_frame
 from tests.platform.platform import PEOPLE
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("running_term")]
@@ -36,21 +34,8 @@ FEEDBACK = "Name the standard you assessed yourself against, and quote the evide
 
 
 def _launch(page, lms, person, **plan):
-    login, _ = lms.next_launch(person=person, custom={"microcredential": SLUG}, context_id=COURSE,
-                               resource_link_id=ACTIVITY, **plan)
-    page.goto(lms.course_page_url(login))
-    page.wait_for_selector("iframe#tool")
-    return page.frame_locator("iframe#tool")
-
-
-def _frame(page):
-    """The tool's frame itself (for its URL and to navigate it)."""
-    return page.locator("iframe#tool").element_handle().content_frame()
-
-
-def _ltik(page) -> str:
-    (ltik,) = parse_qs(urlsplit(_frame(page).url).query)["ltik"]
-    return ltik
+    return launch_in_lms(page, lms, person, custom={"microcredential": SLUG}, context_id=COURSE,
+                         resource_link_id=ACTIVITY, **plan)
 
 
 def _submitted_work(app, lms) -> int:
@@ -165,7 +150,7 @@ def test_an_admin_reads_the_audit_log_and_manages_organization_assessors(app, lm
 
     frame = _launch(page, lms, "admin")
     frame.locator("h1").wait_for(timeout=15000)
-    _frame(page).goto(f"{lms.tool_origin}/assessment/?ltik={_ltik(page)}")
+    tool_frame(page).goto(f"{lms.tool_origin}/assessment/?ltik={frame_ltik(page)}")
     frame.get_by_role("heading", name="Assessment queue").wait_for(timeout=15000)
     assert "every submission of your platform" in frame.locator("main").inner_text()
     assert frame.locator("#empty-queue").is_visible()  # released work leaves the default view…

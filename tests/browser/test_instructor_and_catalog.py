@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.browser.conftest import assert_accessible, screenshot_frame
+from tests.browser.conftest import assert_accessible, frame_ltik, launch_in_lms, screenshot_frame, tool_frame
 from tests.factories import bring_work_to
 from tests.platform.platform import INSTITUTION_ROLE, LTI, ROLE
 
@@ -44,22 +44,7 @@ ROSTER = [_member(*educator[:4]) for educator in EDUCATORS] + [
 
 
 def _launch(page, lms, person, **plan):
-    login, _ = lms.next_launch(person=person, **plan)
-    page.goto(lms.course_page_url(login))
-    page.wait_for_selector("iframe#tool")
-    return page.frame_locator("iframe#tool")
-
-
-def _frame(page):
-    """The tool's frame itself (for its URL and to navigate it)."""
-    return page.locator("iframe#tool").element_handle().content_frame()
-
-
-def _ltik(page) -> str:
-    from urllib.parse import parse_qs, urlsplit
-
-    (ltik,) = parse_qs(urlsplit(_frame(page).url).query)["ltik"]
-    return ltik
+    return launch_in_lms(page, lms, person, **plan)
 
 
 def _do_work(app, sub, step, at):
@@ -79,7 +64,7 @@ def test_an_instructor_follows_the_course_filters_refreshes_and_exports(app, lms
     frame = _launch(page, lms, "instructor", custom={"microcredential": SLUG}, resource_link_id=ACTIVITY,
                     context_id=COURSE)
     frame.get_by_role("heading", name="Progress of your educators").wait_for(timeout=15000)
-    assert "/progress/" in _frame(page).url  # a bound activity: the instructor lands on the course's progress
+    assert "/progress/" in tool_frame(page).url  # a bound activity: the instructor lands on the course's progress
 
     # the first refresh brings the roster in; then the educators do their work
     frame.get_by_role("button", name="Refresh roster from the LMS").click()
@@ -89,7 +74,7 @@ def test_an_instructor_follows_the_course_filters_refreshes_and_exports(app, lms
         if step is not None:
             _do_work(app, sub, step, now + timedelta(hours=position))
 
-    _frame(page).goto(f"{lms.tool_origin}/progress/?ltik={_ltik(page)}")
+    tool_frame(page).goto(f"{lms.tool_origin}/progress/?ltik={frame_ltik(page)}")
     frame.locator("tbody tr").first.wait_for(timeout=15000)
     assert _rows(frame) == {
         "Ada Lovelace": "draft", "Brook Banda": "submitted", "Chen Cho": "submitted", "Dara Diaz": "draft",
