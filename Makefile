@@ -48,4 +48,4 @@ migration: install  ## a new Alembic revision from the models' changes: make mig
 	  $(FLASK) db upgrade && $(FLASK) db migrate -m "$(MESSAGE)"; status=$$?; rm -rf $$tmp; exit $$status
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache node_modules
+	rm -rf $(VENV) .venv-ob2 instance .pytest_cache .ruff_cache node_modules

@@ -1,10 +1,11 @@
 """`python -m bench [--only SECTIONS] [--quick] ...`: see bench/__init__.py.
 
-Six sections, in sequence, each with its own tool under gunicorn (or Flask's test client) and temporary data:
+Seven sections, in sequence, each with its own tool under gunicorn (or Flask's test client) and temporary data:
 launches, submission (the educator's page with 30 artifacts), upload (a worker's memory during a 1 GiB
 upload), progress (the instructor's view of 5,000 enrolled educators), queue (the assessor queue over 10,000
-submitted attempts in 50 courses) and release (1,000 decisions released at once until the LMS holds every
-score); then a summary of the headline numbers. The exit status is non-zero when any section fails.
+submitted attempts in 50 courses), release (1,000 decisions released at once until the LMS holds every
+score) and badges (1,000 badges issued; the public verification page next to /healthz); then a summary of
+the headline numbers. The exit status is non-zero when any section fails.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from bench.tool_server import Gunicorn, free_port, set_up_tool, tear_down, tool_
 
 TARGET_RATIO = 3.0
 UPLOAD_DELTA_LIMIT_MIB = 64
-SECTIONS = ("launches", "submission", "upload", "progress", "queue", "release")
+SECTIONS = ("launches", "submission", "upload", "progress", "queue", "release", "badges")
 # (full, --quick) sizes
 SIZES = {
     "launches": (300, 60),
@@ -38,6 +39,8 @@ SIZES = {
     "queue_attempts": (10_000, 2_000),
     "queue_requests": (100, 30),
     "release_assessments": (1_000, 200),
+    "badges": (1_000, 200),
+    "badge_requests": (200, 50),
 }
 
 
@@ -59,6 +62,8 @@ def parse_args(argv=None):
     parser.add_argument("--queue-attempts", type=int, default=None, help="submitted attempts in the queue; 10000")
     parser.add_argument("--queue-requests", type=int, default=None, help="timed GETs of the queue's first page; 100")
     parser.add_argument("--release-assessments", type=int, default=None, help="decisions released at once; 1000")
+    parser.add_argument("--badges", type=int, default=None, help="badges issued in one transaction; 1000")
+    parser.add_argument("--badge-requests", type=int, default=None, help="timed GETs of verification pages; 200")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders (logs, database)")
     args = parser.parse_args(argv)
     for name, (full, quick) in SIZES.items():
@@ -210,6 +215,25 @@ def release_section(args, outcome: Outcome) -> None:
     ]
 
 
+def badges_section(args, outcome: Outcome) -> None:
+    from bench.badge_issuing import TARGET_SECONDS, measure_badges, report, verdict
+
+    print(f"badges: {args.badges:,} badges issued as releases issue them, then {args.badge_requests} GETs of "
+          f"verification pages (gunicorn, {args.workers} sync workers) next to /healthz", flush=True)
+    f = measure_badges(args.badges, args.badge_requests, workers=args.workers, keep=args.keep)
+    report(f)
+    outcome.ok = verdict(f)
+    outcome.rows = [
+        (f"{f['badges']:,} badges: sign and store; bake PNG+SVG",
+         f"{f['seconds']:.1f} s + {f['baking_seconds']:.1f} s = {f['total_seconds']:.1f} s  (target 1,000 in <= "
+         f"{TARGET_SECONDS:.0f} s: {'PASS' if outcome.ok else 'MISS'})"),
+        ("verification page p50 / p95 (live check)", f"{f['page_p50'] * 1000:.1f} / {f['page_p95'] * 1000:.1f} ms"),
+        ("  vs /healthz p50 / p95 (same run)",
+         f"{f['healthz_p50'] * 1000:.1f} / {f['healthz_p95'] * 1000:.1f} ms  "
+         f"({f['page_p50'] / f['healthz_p50']:.1f}x)"),
+    ]
+
+
 SECTION_RUNNERS = {
     "launches": (launch_section, "launches/s and p50/p95 against gunicorn on loopback, next to /healthz"),
     "submission": (submission_section, "the educator's submission page with 30 artifacts"),
@@ -217,6 +241,7 @@ SECTION_RUNNERS = {
     "progress": (progress_section, "the instructor's progress view and CSV"),
     "queue": (queue_section, "the assessor queue's first page over 10,000 submitted attempts, next to /healthz"),
     "release": (release_section, "1,000 decisions released at once: time until the LMS holds every score"),
+    "badges": (badges_section, "1,000 badges issued; the public verification page next to /healthz"),
 }
 
 

@@ -64,6 +64,22 @@ class Base:
     OUTBOX_SEND_THREADS = 4  # messages of one batch sent side by side (never two of one person and activity)
     OUTBOX_LEASE_SECONDS: float | None = None  # None: from LTI_HTTP_TIMEOUT (gradebook.worker.lease_seconds)
 
+    # Mail: queued in the database (lti_tool/mail/outbox.py), sent by the outbox worker
+    MAIL_BACKEND = "file"  # "file": <instance>/mail/*.eml (development, tests); "smtp": MAIL_SMTP_* (production)
+    MAIL_FROM = "Micro-Credential Bridge <no-reply@localhost>"
+    MAIL_SMTP_HOST = "localhost"
+    MAIL_SMTP_PORT = 587
+    MAIL_SMTP_TIMEOUT = 30.0  # seconds for each step of the SMTP conversation
+    MAIL_SMTP_STARTTLS = True  # never sends the login or a message in plain text unless switched off
+    MAIL_SMTP_TLS_VERIFY = True  # False only for a test server with a self-signed certificate
+    MAIL_SMTP_USERNAME: str | None = None  # login only when set
+    MAIL_SMTP_PASSWORD: str | None = None  # from the environment, never a file in the repository
+    MAIL_MAX_ATTEMPTS = 20  # then the email fails and waits for an admin's Retry
+    MAIL_BACKOFF_BASE_SECONDS = 30.0  # doubled after each failed attempt ...
+    MAIL_BACKOFF_MAX_SECONDS = 3600.0  # ... up to this
+    MAIL_BATCH_SIZE = 20
+    MAIL_LEASE_SECONDS: float | None = None  # None: from MAIL_SMTP_TIMEOUT (mail.outbox.lease_seconds)
+
     # Assessment
     ASSESSMENT_DUE_BUSINESS_DAYS = 14  # the assessment target: business days after submission
     ASSESSMENT_HOLIDAYS: list = []  # ISO dates skipped besides weekends (env: comma-separated)
@@ -109,6 +125,7 @@ class Production(Base):
     PREFERRED_URL_SCHEME = "https"
     PROXY_FIX = True
     LTI_GENERATE_KEYS = False
+    MAIL_BACKEND = "smtp"
 
 
 CONFIGS = {cls.ENV_NAME: cls for cls in (Development, Testing, Production)}
@@ -146,6 +163,16 @@ ENVIRONMENT_SETTINGS = {
     "UPLOAD_MAX_BYTES_VIDEO": ("UPLOAD_MAX_BYTES_VIDEO", int),
     "UPLOAD_MAX_BYTES_OTHER": ("UPLOAD_MAX_BYTES_OTHER", int),
     "OUTBOX_SEND_THREADS": ("OUTBOX_SEND_THREADS", int),
+    "MAIL_BACKEND": ("MAIL_BACKEND", str),
+    "MAIL_FROM": ("MAIL_FROM", str),
+    "MAIL_SMTP_HOST": ("MAIL_SMTP_HOST", str),
+    "MAIL_SMTP_PORT": ("MAIL_SMTP_PORT", int),
+    "MAIL_SMTP_TIMEOUT": ("MAIL_SMTP_TIMEOUT", float),
+    "MAIL_SMTP_STARTTLS": ("MAIL_SMTP_STARTTLS", lambda v: v.lower() in ("1", "true", "yes")),
+    "MAIL_SMTP_TLS_VERIFY": ("MAIL_SMTP_TLS_VERIFY", lambda v: v.lower() in ("1", "true", "yes")),
+    "MAIL_SMTP_USERNAME": ("MAIL_SMTP_USERNAME", str),
+    "MAIL_SMTP_PASSWORD": ("MAIL_SMTP_PASSWORD", str),
+    "MAIL_MAX_ATTEMPTS": ("MAIL_MAX_ATTEMPTS", int),
     "ASSESSMENT_DUE_BUSINESS_DAYS": ("ASSESSMENT_DUE_BUSINESS_DAYS", int),
     "ASSESSMENT_HOLIDAYS": ("ASSESSMENT_HOLIDAYS", lambda v: [d.strip() for d in v.split(",") if d.strip()]),
     "ASSESSMENT_CLAIM_MINUTES": ("ASSESSMENT_CLAIM_MINUTES", int),

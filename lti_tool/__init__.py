@@ -76,9 +76,13 @@ def create_app(config: str | type | None = None, overrides: dict | None = None) 
 
 
 def _register_blueprints(app: Flask) -> None:
+    from lti_tool.admin.badge_views import bp as admin_badges_bp
     from lti_tool.admin.catalog_views import bp as admin_catalog_bp
+    from lti_tool.admin.issuer_views import bp as admin_issuers_bp
     from lti_tool.admin.report_views import bp as reports_bp
     from lti_tool.admin.views import bp as admin_bp
+    from lti_tool.badges.panel_views import bp as badge_panel_bp
+    from lti_tool.badges.public_views import bp as badges_bp
     from lti_tool.catalog.views import bp as catalog_bp
     from lti_tool.core.views import bp as core_bp
     from lti_tool.gradebook.views import bp as outbox_bp
@@ -94,11 +98,15 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(catalog_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(admin_catalog_bp)
+    app.register_blueprint(admin_badges_bp)
+    app.register_blueprint(admin_issuers_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(outbox_bp)
     app.register_blueprint(submissions_bp)
     app.register_blueprint(artifacts_bp)
     app.register_blueprint(progress_bp)
+    app.register_blueprint(badges_bp)
+    app.register_blueprint(badge_panel_bp)
     from lti_tool.assessment import views as assessment_views
 
     assessment_views.init_app(app)

@@ -14,7 +14,7 @@ catalog_cli = AppGroup("catalog", help="Load, list and export the micro-credenti
 @keys_cli.command("ensure")
 def keys_ensure():
     """Generate the first key pair if keys/ has none."""
-    from lti_tool.lti.keys import key_store
+    from lti_tool.core.keys import key_store
 
     key = key_store().ensure()
     click.echo(f"signing key: {key.kid}")
@@ -23,7 +23,7 @@ def keys_ensure():
 @keys_cli.command("list")
 def keys_list():
     """List every key with its status."""
-    from lti_tool.lti.keys import key_store
+    from lti_tool.core.keys import key_store
 
     for key in key_store().keys():  # noqa: SIM118  (a KeyStore, not a dict)
         click.echo(f"{key.kid}  {key.status:9}  {key.created_at}")
@@ -32,7 +32,7 @@ def keys_list():
 @keys_cli.command("rotate")
 def keys_rotate():
     """Add a new signing key; the old one stays published until `keys retire`."""
-    from lti_tool.lti.keys import key_store
+    from lti_tool.core.keys import key_store
 
     key = key_store().rotate()
     click.echo(f"new signing key: {key.kid}")
@@ -43,7 +43,7 @@ def keys_rotate():
 @click.argument("kid")
 def keys_retire(kid: str):
     """Stop publishing an old key."""
-    from lti_tool.lti.keys import KeyStoreError, key_store
+    from lti_tool.core.keys import KeyStoreError, key_store
 
     try:
         key_store().retire(kid)

@@ -38,11 +38,11 @@ class Submitted:
 
 def submit_work(platform, *, person: str = "learner", slug: str = SLUG, context_id: str = "course-1",
                 resource_link_id: str = "activity-1", overview: str = "My goal and plan.",
-                file_name: str | None = "lesson-plan.pdf") -> Submitted:
+                file_name: str | None = "lesson-plan.pdf", **plan) -> Submitted:
     """Launch as the educator, write the three parts, add a link (and a file), submit and confirm."""
     browser = PlatformBrowser(platform)
     result = browser.launch(person=person, custom={"microcredential": slug}, context_id=context_id,
-                            resource_link_id=resource_link_id)
+                            resource_link_id=resource_link_id, **plan)
     assert result.status_code == 200 and "/submission/" in result.url, result.text[:500]
     page = result.response
     fields = form_fields(page, "attempt-form")

@@ -69,7 +69,7 @@ def app(tmp_path_factory):
     application = create_app("testing", overrides)
     prepare_database(application)
     with application.app_context():
-        from lti_tool.lti.keys import key_store
+        from lti_tool.core.keys import key_store
 
         key_store().ensure()
     yield application

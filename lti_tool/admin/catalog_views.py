@@ -9,6 +9,7 @@ import yaml
 from flask import Blueprint, Response, redirect, render_template, request
 from werkzeug.datastructures import MultiDict
 
+from lti_tool.badges import issuers
 from lti_tool.catalog.models import PARTS, MicroCredential
 from lti_tool.catalog.parts import PART_TITLES
 from lti_tool.catalog.schema import ASSESSMENT_DEFAULTS, CatalogError, assessment_settings
@@ -23,6 +24,7 @@ from lti_tool.catalog.services import (
     retire_microcredential,
     update_microcredential,
 )
+from lti_tool.core.addresses import IMAGE_ADDRESS_HINT, is_image_address
 from lti_tool.core.errors import NotAllowed, NotFound
 from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch, launch_url_for, require_duty
@@ -45,8 +47,8 @@ ASSESSMENT_SWITCHES = ("instructors_may_assess", "review_before_release", "doubl
 
 FORM_FIELDS = (
     "slug", "title", "issuing_organization", "competency", "key_method", "estimated_hours", "inservice_hours",
-    "description", "resources", *(f"prompts_{part}" for part in PARTS), "rubric", "badge_image", "earning_rule",
-    *ASSESSMENT_FIELDS,
+    "description", "resources", *(f"prompts_{part}" for part in PARTS), "rubric", "badge_image",
+    "badge_valid_months", "issuer_profile_id", "earning_rule", *ASSESSMENT_FIELDS,
 )
 
 _FIELD_OF_KEY = {f"parts.{part}.prompts": f"prompts_{part}" for part in PARTS} | {
@@ -87,6 +89,7 @@ def _form_values(entry: dict) -> dict:
         for name in ("slug", "title", "issuing_organization", "competency", "key_method", "description",
                      "badge_image", "earning_rule")
     }
+    values["badge_valid_months"] = str(entry.get("badge_valid_months") or "")
     values["estimated_hours"] = str(entry.get("estimated_hours", ""))
     values["inservice_hours"] = str(entry.get("inservice_hours", ""))
     values["resources"] = "\n".join(f"{r['title']} | {r['url']}" for r in entry.get("resources") or [])
@@ -120,6 +123,17 @@ def _whole_number(form: MultiDict, name: str, problems: list[str]) -> int:
         return int(text)
     problems.append(f"{name}: {text!r} is not a whole number of hours (e.g. 6)")
     return 0
+
+
+def _valid_months(form: MultiDict, problems: list[str]) -> int | None:
+    """How long a badge is valid, in months; empty: it never expires (the schema checks the range)."""
+    text = (form.get("badge_valid_months") or "").strip()
+    if not text:
+        return None
+    if re.fullmatch(r"\d{1,6}", text):
+        return int(text)
+    problems.append(f"badge_valid_months: {text!r} is not a whole number of months (e.g. 36), or leave it empty")
+    return None
 
 
 def _assessment_from_form(form: MultiDict, problems: list[str]) -> dict:
@@ -159,6 +173,7 @@ def _entry_from_form(form: MultiDict, slug: str) -> tuple[dict, list[str], bool]
         "description": (form.get("description") or "").strip() or None,
         "resources": resources,
         "badge_image": (form.get("badge_image") or "").strip() or None,
+        "badge_valid_months": _valid_months(form, problems),
         "parts": {part: {"prompts": _lines(form.get(f"prompts_{part}"))} for part in PARTS},
         "earning_rule": (form.get("earning_rule") or "").strip(),
         "assessment": _assessment_from_form(form, problems),
@@ -175,9 +190,21 @@ def _entry_from_form(form: MultiDict, slug: str) -> tuple[dict, list[str], bool]
         problems.append("rubric: this is not YAML")
         rubric_read = False
     badge = entry["badge_image"]
-    if badge and not (badge.startswith(("https://", "http://")) or re.match(r"^/[^/]", badge)):
-        problems.append("badge_image: give an http(s) address or a path on this site starting with '/'")
+    if badge and not is_image_address(badge):
+        problems.append(f"badge_image: give {IMAGE_ADDRESS_HINT}")
     return entry, problems, rubric_read
+
+
+def _issuer_from_form(form: MultiDict, problems: list[str]):
+    """The issuer profile chosen, by an allow-list of the profiles' ids; None when none was sent (the issuer
+    stays as it is)."""
+    text = (form.get("issuer_profile_id") or "").strip()
+    if not text:
+        return None
+    profile = issuers.profile_choice(text)
+    if profile is None:
+        problems.append("issuer_profile_id: choose one of the issuer profiles")
+    return profile
 
 
 def _field_problems(problems: list[str]) -> dict[str, list[str]]:
@@ -195,6 +222,7 @@ def _save(microcredential: MicroCredential | None):
     form = request.form
     slug = microcredential.slug if microcredential else (form.get("slug") or "").strip()
     entry, problems, rubric_read = _entry_from_form(form, slug)
+    issuer = _issuer_from_form(form, problems)
     try:
         if problems:
             raise CatalogError(problems)
@@ -203,6 +231,8 @@ def _save(microcredential: MicroCredential | None):
             done = "created"
         else:
             done = "updated" if update_microcredential(microcredential, entry) else "unchanged"
+        if issuer is not None and issuers.choose_issuer(microcredential, issuer) and done == "unchanged":
+            done = "updated"
     except CatalogError as error:
         found = problems + [p for p in error.problems if p not in problems]
         if not rubric_read:  # its absence is already explained by the syntax error
@@ -212,10 +242,14 @@ def _save(microcredential: MicroCredential | None):
 
 
 def _render_form(microcredential: MicroCredential | None, values: dict, problems: list[str] | None = None):
+    if not values.get("issuer_profile_id"):
+        values = {**values, "issuer_profile_id": str(issuers.current_issuer_id(microcredential) or "")}
     return render_template(
         "admin/catalog_form.html",
         launch=current_launch(),
         microcredential=microcredential,
+        issuer_profiles=issuers.list_profiles(),
+        image_hint=IMAGE_ADDRESS_HINT,
         values=values,
         problems=problems or [],
         field_problems=_field_problems(problems or []),

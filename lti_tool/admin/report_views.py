@@ -82,3 +82,11 @@ def follow_up_csv():
     """The educators who have not earned yet, with their contact, as a CSV download."""
     scope, _, chosen = _scope()
     return _csv(reports.follow_up_csv(reports.build_report(scope)), "follow-up", chosen)
+
+
+@bp.get("/admin/reports/badges.csv")
+@require_duty(roles.ADMIN, roles.INSTRUCTOR)
+def badges_csv():
+    """The educators' badges, when each was issued and whether it was revoked, as a CSV download."""
+    scope, _, chosen = _scope()
+    return _csv(reports.badges_csv(reports.build_report(scope)), "badges", chosen)

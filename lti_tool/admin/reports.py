@@ -1,7 +1,7 @@
 """Reports for organizations: per micro-credential and term, how far educators got, and whom to follow up.
 
-Two queries whatever the number of educators: the enrollments in scope (each with its person, course and
-attempt summary), then the assessments of that scope. Everything else is counted here.
+Three queries whatever the number of educators: the enrollments in scope (each with its person, course and
+attempt summary), the assessments of that scope, and its badges. Everything else is counted here.
 
 Each enrollment stands in exactly one place, so the figures add up and the chart can stack them:
 earned (a released *Earned*) › in assessment (a submitted attempt not released yet) › not yet (the latest
@@ -19,12 +19,14 @@ from statistics import median
 from sqlalchemy import func
 
 from lti_tool.assessment.models import Assessment, Decision
+from lti_tool.badges.models import Badge, BadgeStatus
 from lti_tool.catalog.models import MicroCredential, Term
 from lti_tool.core.models import utcnow
 from lti_tool.core.spreadsheets import csv_text
 from lti_tool.extensions import db
 from lti_tool.lti.models import Context, Deployment, LtiUser, ResourceLink
 from lti_tool.submissions.models import Attempt, Enrollment
+from lti_tool.submissions.progress import AWAITING_EMAIL_TEXT
 
 EARNED = "earned"
 IN_ASSESSMENT = "in_assessment"
@@ -110,11 +112,31 @@ class FollowUp:
         return STANDING_LABELS[self.standing]
 
 
+@dataclass(frozen=True)
+class EarnedBadge:
+    """An educator's badge: when it was issued (None: it waits for the educator to confirm an email), whether it
+    was revoked."""
+
+    name: str
+    email: str
+    microcredential_title: str
+    term_title: str
+    course: str
+    status: str
+    issued_at: datetime | None
+    revoked_at: datetime | None
+
+    @property
+    def is_awaiting_email(self) -> bool:
+        return self.status == BadgeStatus.AWAITING_EMAIL
+
+
 @dataclass
 class Report:
     lines: list[ReportLine]
     follow_up: list[FollowUp]
     generated_at: datetime
+    badges: list[EarnedBadge] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
@@ -221,7 +243,42 @@ def build_report(scope: ReportScope, *, now: datetime | None = None) -> Report:
         lines=[lines[key] for key in sorted(lines, key=order.__getitem__)],
         follow_up=[item for _, item in sorted(follow_up, key=lambda pair: pair[0])],
         generated_at=now,
+        badges=_badges(scope, order),
     )
+
+
+def _badges(scope: ReportScope, order: dict[tuple[int, int], tuple]) -> list[EarnedBadge]:
+    """The scope's badges in the report's order (micro-credential and term, then name), in one query."""
+    rows = db.session.execute(
+        scope.where(
+            db.select(
+                Enrollment.microcredential_id, Enrollment.term_id,
+                MicroCredential.title.label("microcredential_title"), Term.title.label("term_title"),
+                LtiUser.name, LtiUser.given_name, LtiUser.family_name, LtiUser.email,
+                Context.title.label("course_title"), Context.label.label("course_label"),
+                Context.context_id.label("course_id"),
+                Badge.status, Badge.issued_at, Badge.revoked_at,
+            )
+            .select_from(Badge)
+            .join(Enrollment, Enrollment.id == Badge.enrollment_id)
+            .join(MicroCredential, MicroCredential.id == Enrollment.microcredential_id)
+            .join(Term, Term.id == Enrollment.term_id)
+            .join(LtiUser, LtiUser.id == Badge.user_id)
+            .join(ResourceLink, ResourceLink.id == Enrollment.resource_link_id)
+            .join(Context, Context.id == ResourceLink.context_id)
+            .join(Deployment, Deployment.id == Context.deployment_id)
+        )
+    ).all()
+    badges = []
+    for r in rows:
+        name = _display_name(r.name, r.given_name, r.family_name)
+        place = order.get((r.microcredential_id, r.term_id)) or (0, r.microcredential_title, 0, r.term_title)
+        key = (*place, name.casefold(), r.email or "")
+        badges.append((key, EarnedBadge(
+            name=name, email=r.email or "", microcredential_title=r.microcredential_title, term_title=r.term_title,
+            course=r.course_title or r.course_label or r.course_id, status=r.status, issued_at=r.issued_at,
+            revoked_at=r.revoked_at)))
+    return [badge for _, badge in sorted(badges, key=lambda pair: pair[0])]
 
 
 def terms_in_scope(registration_id: int, context_id: int | None = None) -> list[Term]:
@@ -298,6 +355,7 @@ SUMMARY_HEADER = ("Micro-credential", "Term", "Enrolled", "Submitted", "In asses
                   "Not submitted", "Resubmitted", "Overdue assessments", "Median days to decision",
                   "Decisions released")
 FOLLOW_UP_HEADER = ("Name", "Email", "Micro-credential", "Term", "Course", "Where they stand", "Attempt")
+BADGES_HEADER = ("Name", "Email", "Micro-credential", "Term", "Course", "Badge issued", "Revoked")
 
 
 def summary_csv(report: Report) -> str:
@@ -315,4 +373,18 @@ def follow_up_csv(report: Report) -> str:
     return csv_text(FOLLOW_UP_HEADER, (
         (f.name, f.email, f.microcredential_title, f.term_title, f.course, f.standing_label, f.attempt_number or "")
         for f in report.follow_up
+    ))
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else ""
+
+
+def badges_csv(report: Report) -> str:
+    """The educators' badges with when each was issued and revoked (ISO 8601, UTC), as CSV (formulas
+    neutralised)."""
+    return csv_text(BADGES_HEADER, (
+        (b.name, b.email, b.microcredential_title, b.term_title, b.course,
+         AWAITING_EMAIL_TEXT if b.is_awaiting_email else _iso(b.issued_at), _iso(b.revoked_at))
+        for b in report.badges
     ))

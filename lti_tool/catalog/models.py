@@ -22,7 +22,11 @@ def _hours_label(hours: int | None) -> str:
 
 
 class IssuerProfile(TimestampMixin, db.Model):
-    """The organization that issues the catalog's badges (Open Badges issuer profile); one row."""
+    """An organization that issues badges (the Open Badges issuer profile), managed by admins.
+
+    A micro-credential's badges are issued by its `issuer_profile` (set when the catalog is loaded: the profile
+    named like its `issuing_organization`, else the catalog's issuer).
+    """
 
     __tablename__ = "catalog_issuer_profile"
 
@@ -31,6 +35,7 @@ class IssuerProfile(TimestampMixin, db.Model):
     url: Mapped[str | None] = mapped_column(String(1000))
     email: Mapped[str | None] = mapped_column(String(500))
     description: Mapped[str | None] = mapped_column(Text)
+    image: Mapped[str | None] = mapped_column(String(500))  # an http(s) address or a path on this site
 
 
 class MicroCredential(TimestampMixin, db.Model):
@@ -66,7 +71,11 @@ class MicroCredential(TimestampMixin, db.Model):
     double_blind: Mapped[bool] = mapped_column(default=False, server_default="0")
     reopen_rule: Mapped[str] = mapped_column(String(10), default="untilpass", server_default="untilpass")
     max_attempts: Mapped[int] = mapped_column(default=3, server_default="3")
+    # Badges: who issues them and for how long they are valid (None: they do not expire).
+    issuer_profile_id: Mapped[int | None] = mapped_column(ForeignKey("catalog_issuer_profile.id"))
+    badge_valid_months: Mapped[int | None] = mapped_column()
 
+    issuer_profile: Mapped[IssuerProfile | None] = relationship()
     levels: Mapped[list[RubricLevel]] = relationship(
         back_populates="microcredential", order_by="RubricLevel.position", cascade="all, delete-orphan"
     )

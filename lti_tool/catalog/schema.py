@@ -77,6 +77,7 @@ CATALOG_SCHEMA: dict = {
                         },
                     },
                     "badge_image": {"type": ["string", "null"], "maxLength": 500},
+                    "badge_valid_months": {"type": ["integer", "null"], "minimum": 1, "maximum": 600},
                     "parts": {
                         "type": "object",
                         "additionalProperties": False,

@@ -183,6 +183,7 @@ def _apply_entry(microcredential: MicroCredential, entry: dict) -> bool:
         resources=[{"title": r["title"], "url": r["url"]} for r in entry.get("resources") or []],
         prompts={part: list(entry["parts"][part]["prompts"]) for part in PARTS},
         badge_image=entry.get("badge_image"),
+        badge_valid_months=entry.get("badge_valid_months"),
         earning_rule=entry["earning_rule"],
         required_level_key=rubric["required_level"],
         **assessment_settings(entry),  # the `assessment:` block, its defaults filling what it leaves out
@@ -192,7 +193,15 @@ def _apply_entry(microcredential: MicroCredential, entry: dict) -> bool:
     return changed
 
 
-def _load_microcredentials(entries: list[dict], report: LoadReport) -> None:
+def issuer_profile_for(organization: str, default: IssuerProfile | None) -> IssuerProfile | None:
+    """The issuer profile named like an issuing organization, else the catalog's own issuer."""
+    named = db.session.scalar(
+        db.select(IssuerProfile).where(IssuerProfile.name == organization).order_by(IssuerProfile.id).limit(1)
+    )
+    return named or default
+
+
+def _load_microcredentials(entries: list[dict], report: LoadReport, issuer: IssuerProfile | None = None) -> None:
     existing = {mc.slug: mc for mc in db.session.scalars(db.select(MicroCredential))}
     for position, entry in enumerate(entries):
         microcredential = existing.get(entry["slug"])
@@ -202,6 +211,9 @@ def _load_microcredentials(entries: list[dict], report: LoadReport) -> None:
             db.session.add(microcredential)
         changed = _apply_entry(microcredential, entry)
         changed |= _assign(microcredential, is_retired=False, position=position)
+        if microcredential.issuer_profile_id is None:  # an admin's later choice of issuer is kept
+            profile = issuer_profile_for(entry["issuing_organization"], issuer)
+            changed |= _assign(microcredential, issuer_profile=profile)
         if created:
             report.created.append(entry["slug"])
         elif changed:
@@ -259,7 +271,7 @@ def load_catalog_data(data: dict) -> LoadReport:
         email=data["issuer"].get("email"),
         description=data["issuer"].get("description"),
     )
-    _load_microcredentials(data["microcredentials"], report)
+    _load_microcredentials(data["microcredentials"], report, issuer)
     _load_terms(data.get("terms") or [], report)
     db.session.flush()
     return report
@@ -303,6 +315,7 @@ def _export_microcredential(mc: MicroCredential) -> dict:
         "description": mc.description,
         "resources": [dict(resource) for resource in mc.resources or []],
         "badge_image": mc.badge_image,
+        "badge_valid_months": mc.badge_valid_months,
         "parts": {part: {"prompts": mc.prompts_for(part)} for part in PARTS},
         "rubric": {
             "levels": [{"key": level.key, "label": level.label} for level in mc.levels],

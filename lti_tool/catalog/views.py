@@ -8,6 +8,7 @@ from lti_tool.catalog.binding import register_launch_listeners
 from lti_tool.catalog.models import MicroCredential
 from lti_tool.catalog.parts import PART_TITLES
 from lti_tool.catalog.services import current_term, get_microcredential, list_microcredentials
+from lti_tool.core import addresses
 from lti_tool.core.errors import NotFound
 from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch, require_duty
@@ -27,9 +28,7 @@ def _register_hooks(_state) -> None:
 def badge_src(mc: MicroCredential) -> str | None:
     """The badge image's address when it is one a page may load (http(s) or this site), else None."""
     image = (mc.badge_image or "").strip()
-    if image.startswith(("https://", "http://")) or (image.startswith("/") and not image.startswith("//")):
-        return image
-    return None
+    return image if addresses.is_image_address(image) else None
 
 
 def initials(title: str) -> str:

@@ -44,6 +44,13 @@ class Conflict(DomainError):
     title = "This changed in the meantime"
 
 
+class TooManyRequests(DomainError):
+    """A limit per person and hour (emails a form may send, say) was reached; trying later works."""
+
+    status = 429
+    title = "Please wait a little"
+
+
 class LaunchError(DomainError):
     """A login or launch from the LMS failed; the person is sent back to the LMS with the reason."""
 

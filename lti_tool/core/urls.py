@@ -16,3 +16,13 @@ def external_url(endpoint: str, **values) -> str:
             path = current_app.url_map.bind("localhost").build(endpoint, values)
         return base.rstrip("/") + path
     return url_for(endpoint, _external=True, **values)
+
+
+def site_url(path: str) -> str:
+    """The absolute URL of a path on this site (`/static/…`), by the same rule as `external_url`."""
+    from flask import request
+
+    base = current_app.config.get("BASE_URL") or (request.host_url if has_request_context() else None)
+    if not base:
+        raise RuntimeError("No origin for an absolute URL outside a request: set BASE_URL")
+    return base.rstrip("/") + "/" + path.lstrip("/")

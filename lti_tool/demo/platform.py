@@ -28,9 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import current_app, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from lti_tool.core.keys import public_jwk
 from lti_tool.extensions import db
 from lti_tool.lti import claims as c
-from lti_tool.lti.keys import public_jwk
 from lti_tool.lti.models import Deployment, Registration
 
 CLIENT_ID = "demo-client"
@@ -486,7 +486,7 @@ def id_token(issuer: str, hint: dict, nonce: str) -> str:
 
 def _tool_key(token: str):
     """The tool's public key for a JWT it signed, read from its key store (same process)."""
-    from lti_tool.lti.keys import key_store
+    from lti_tool.core.keys import key_store
 
     try:
         kid = jwt.get_unverified_header(token).get("kid")

@@ -1,16 +1,26 @@
 """The demo LMS's pages and endpoints (development only: registered when DEMO_ENABLED).
 
 A course page with launch buttons; the OIDC authorization endpoint; the platform JWKS; an OAuth 2 token
-endpoint; a minimal AGS (line items, scores, results) and NRPS (memberships); the deep linking return.
+endpoint; a minimal AGS (line items, scores, results) and NRPS (memberships); the deep linking return; and the
+emails the tool wrote to its instance folder (MAIL_BACKEND=file), as a mail client would show them.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import parsedate_to_datetime
+from io import BytesIO
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, send_file, url_for
+from werkzeug.utils import secure_filename
 
 from lti_tool.demo import platform as p
 from lti_tool.demo.platform import DemoError
 from lti_tool.lti import claims as c
+from lti_tool.mail.transport import FILE_NAME, mail_folder
 
 bp = Blueprint("demo", __name__, url_prefix="/demo")
 
@@ -19,6 +29,7 @@ LINEITEM_TYPE = "application/vnd.ims.lis.v2.lineitem+json"
 LINEITEMS_TYPE = "application/vnd.ims.lis.v2.lineitemcontainer+json"
 RESULTS_TYPE = "application/vnd.ims.lis.v2.resultcontainer+json"
 MEMBERSHIPS_TYPE = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
+MAIL_SHOWN = 200  # the newest emails listed
 
 
 @bp.errorhandler(DemoError)
@@ -64,6 +75,7 @@ def course():
         gradebook=p.gradebook(course_data),
         lineitems={li["id"]: li for li in course_data["lineitems"]},
         added=request.args.get("added"),
+        mail_count=len(_mail_files()),
     )
 
 
@@ -110,6 +122,84 @@ def return_from_tool():
         message=request.args.get("lti_errormsg") or request.args.get("lti_msg") or "The tool sent you back.",
         is_error=bool(request.args.get("lti_errormsg")),
     )
+
+
+# -- mail the tool wrote (MAIL_BACKEND=file) ---------------------------------------------------------------
+def _mail_files() -> list[Path]:
+    """The tool's `.eml` files, newest first (their names start with the UTC time they were written)."""
+    folder = mail_folder(current_app)
+    if not folder.is_dir():
+        return []
+    return sorted((f for f in folder.iterdir() if FILE_NAME.fullmatch(f.name) and f.is_file()),
+                  key=lambda f: f.name, reverse=True)
+
+
+def _read_mail(name: str) -> EmailMessage:
+    """One email by its file name; 404 for any name that is not one of the folder's own (no path from input)."""
+    if not FILE_NAME.fullmatch(name):
+        abort(404)
+    path = mail_folder(current_app) / name
+    if not path.is_file():
+        abort(404)
+    with path.open("rb") as handle:
+        return BytesParser(policy=policy.default).parse(handle)
+
+
+def _sent_at(email: EmailMessage):
+    try:
+        return parsedate_to_datetime(str(email["Date"]))
+    except (TypeError, ValueError):
+        return None
+
+
+def _attachments(email: EmailMessage) -> list[dict]:
+    return [
+        {"index": index, "filename": part.get_filename() or f"attachment-{index + 1}",
+         "content_type": part.get_content_type(), "size": len(part.get_payload(decode=True) or b"")}
+        for index, part in enumerate(email.iter_attachments())
+    ]
+
+
+def _body(email: EmailMessage, subtype: str) -> str | None:
+    part = email.get_body(preferencelist=(subtype,))
+    return part.get_content() if part is not None and part.get_content_type() == f"text/{subtype}" else None
+
+
+@bp.get("/mail")
+def mail_list():
+    """The emails the tool wrote to its instance folder, newest first."""
+    files = _mail_files()
+    rows = []
+    for path in files[:MAIL_SHOWN]:
+        with path.open("rb") as handle:
+            email = BytesParser(policy=policy.default).parse(handle)
+        rows.append({"name": path.name, "sent_at": _sent_at(email), "to": str(email.get("To", "")),
+                     "subject": str(email.get("Subject", "")), "attachments": _attachments(email)})
+    return render_template("demo/mail_list.html", messages=rows, total=len(files), shown=MAIL_SHOWN,
+                           folder=mail_folder(current_app), backend=current_app.config["MAIL_BACKEND"])
+
+
+@bp.get("/mail/<name>")
+def mail_detail(name: str):
+    """One email: its headers, text body, HTML body (in a sandboxed frame) and attachments."""
+    email = _read_mail(name)
+    headers = [(header, str(email[header])) for header in ("From", "To", "Subject", "Date", "Message-ID")
+               if header in email]
+    return render_template("demo/mail_detail.html", name=name, subject=str(email.get("Subject", "")),
+                           headers=headers, text_body=_body(email, "plain"), html_body=_body(email, "html"),
+                           attachments=_attachments(email))
+
+
+@bp.get("/mail/<name>/<int:index>")
+def mail_attachment(name: str, index: int):
+    """An attachment's bytes, always as a download (never rendered by the browser in the demo's origin)."""
+    parts = list(_read_mail(name).iter_attachments())
+    if index >= len(parts):
+        abort(404)
+    part = parts[index]
+    filename = secure_filename(part.get_filename() or "") or f"attachment-{index + 1}"
+    return send_file(BytesIO(part.get_payload(decode=True) or b""), mimetype=part.get_content_type(),
+                     as_attachment=True, download_name=filename)
 
 
 # -- LTI 1.3: authorization, keys, token ----------------------------------------------------------------

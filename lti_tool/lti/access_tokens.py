@@ -21,8 +21,8 @@ import requests
 from flask import current_app
 
 from lti_tool.core.http import lms_session
+from lti_tool.core.keys import key_store
 from lti_tool.extensions import cache
-from lti_tool.lti.keys import key_store
 from lti_tool.lti.models import Registration
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

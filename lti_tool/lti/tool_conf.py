@@ -7,8 +7,8 @@ from pylti1p3.deployment import Deployment as LibDeployment
 from pylti1p3.registration import Registration as LibRegistration
 from pylti1p3.tool_config import ToolConfAbstract
 
+from lti_tool.core.keys import key_store
 from lti_tool.extensions import db
-from lti_tool.lti.keys import key_store
 from lti_tool.lti.models import Deployment, Registration
 
 

@@ -10,12 +10,12 @@ from lti_tool.catalog.binding import bind_resource_link, microcredential_of
 from lti_tool.catalog.services import get_microcredential, list_microcredentials
 from lti_tool.core import responses
 from lti_tool.core.errors import LaunchError, NotAllowed
+from lti_tool.core.keys import key_store
 from lti_tool.core.urls import external_url
 from lti_tool.lti import claims as c
 from lti_tool.lti import roles
 from lti_tool.lti.deep_linking import deep_linking_settings, response_for
 from lti_tool.lti.hooks import launch_handler
-from lti_tool.lti.keys import key_store
 from lti_tool.lti.launch import StateNotFound, ToolMessageLaunch, ToolOIDCLogin, state_and_nonce
 from lti_tool.lti.launch_context import LaunchContext, current_launch, issue_launch_token, require_duty
 from lti_tool.lti.models import origin_of

@@ -6,7 +6,9 @@ never carry an assessor's identity: the instructor sees where the work stands, n
 
 The assessment facts (decision, due date, release, released score) come from the `assessment` package, which
 depends on this one: it registers a reader with `register_assessment_reader` at app start, so nothing here
-imports it. The grade the LMS holds now is read through AGS results when the page opens (`current_lms_grades`).
+imports it. The badge facts (issued, revoked) come the same way from `badges` (`register_badge_reader`), read
+only when a row has earned. The grade the LMS holds now is read through AGS results when the page opens
+(`current_lms_grades`).
 """
 
 from __future__ import annotations
@@ -100,6 +102,34 @@ def _assessment_facts(attempt_ids) -> dict[int, AssessmentFacts]:
     return reader(attempt_ids) if reader is not None else {}
 
 
+@dataclass(frozen=True)
+class BadgeFacts:
+    """What an instructor sees of the badge an attempt earned: whether and when it was issued, or revoked."""
+
+    status: str  # "awaiting_email" (the educator must confirm an email first), "issued" or "revoked"
+    issued_at: datetime | None
+    revoked_at: datetime | None = None
+
+    @property
+    def is_awaiting_email(self) -> bool:
+        return self.status == "awaiting_email"
+
+
+BadgeReader = Callable[..., dict[int, BadgeFacts]]
+_BADGE_READER_KEY = "progress_badge_reader"
+
+
+def register_badge_reader(app, reader: BadgeReader) -> None:
+    """Give the progress view its badge facts: `reader(attempt_ids)` → {attempt id: BadgeFacts}, where
+    `attempt_ids` is a SELECT of attempt ids (one query per page). Called by `badges`."""
+    app.extensions[_BADGE_READER_KEY] = reader
+
+
+def _badge_facts(attempt_ids) -> dict[int, BadgeFacts]:
+    reader = current_app.extensions.get(_BADGE_READER_KEY)
+    return reader(attempt_ids) if reader is not None else {}
+
+
 class RosterUnavailable(Exception):
     """The LMS could not give the roster now; what the tool already knows stays as it was."""
 
@@ -121,6 +151,7 @@ class ProgressRow:
     score_given: float | None = None  # what the tool released to the LMS
     score_maximum: float | None = None
     flags: tuple[str, ...] = ()
+    badge: BadgeFacts | None = None  # the badge the latest attempt earned
 
     @property
     def state_label(self) -> str:
@@ -271,7 +302,8 @@ def _display_name(name, given_name, family_name) -> str:
 def course_rows(context: Context, resource_link: ResourceLink, *, now: datetime | None = None) -> list[ProgressRow]:
     """Every educator of the course for this activity, unsorted: active Learner members plus anyone enrolled here.
 
-    Three queries whatever the roster's size (the third, the assessment facts, only where a reader is registered).
+    Four queries whatever the roster's size (the assessment facts only where a reader is registered and some work
+    was submitted; the badge facts only where some work was released as *Earned*).
     """
     now = now or utcnow()
     people: dict[int, tuple] = {}
@@ -313,11 +345,13 @@ def course_rows(context: Context, resource_link: ResourceLink, *, now: datetime 
     )
     enrolled = enrolled.all()
     facts: dict[int, AssessmentFacts] = {}
+    latest_ids = db.select(Attempt.id).join(latest, and_(latest.c.enrollment_id == Attempt.enrollment_id,
+                                                         Attempt.number == latest.c.number))
     if any(r.submitted_at is not None for r in enrolled):
-        facts = _assessment_facts(
-            db.select(Attempt.id).join(latest, and_(latest.c.enrollment_id == Attempt.enrollment_id,
-                                                    Attempt.number == latest.c.number))
-        )
+        facts = _assessment_facts(latest_ids)
+    badges: dict[int, BadgeFacts] = {}
+    if any(fact.released_at is not None and _DECISIONS.get(fact.decision) == EARNED for fact in facts.values()):
+        badges = _badge_facts(latest_ids)
     rows: dict[int, ProgressRow] = {}
     for r in enrolled:
         fact = facts.get(r.attempt_id) if r.attempt_id is not None else None
@@ -330,7 +364,7 @@ def course_rows(context: Context, resource_link: ResourceLink, *, now: datetime 
             due_at=fact.due_at if fact else None, released_at=fact.released_at if fact else None,
             score_given=fact.score_given if fact and fact.released_at else None,
             score_maximum=fact.score_maximum if fact and fact.released_at else None,
-            flags=_flags(r, fact, now),
+            flags=_flags(r, fact, now), badge=badges.get(r.attempt_id) if r.attempt_id is not None else None,
         )
     for user_id, (display, mail, sub) in people.items():
         if user_id not in rows:
@@ -407,15 +441,24 @@ def _iso(moment: datetime | None) -> str:
     return moment.isoformat() if moment else ""
 
 
-CSV_HEADER = ("Name", "Email", "State", "Attempt", "Last modified", "Submitted")
+CSV_HEADER = ("Name", "Email", "State", "Attempt", "Last modified", "Submitted", "Badge issued", "Revoked")
+AWAITING_EMAIL_TEXT = "awaiting the educator's email"
+
+
+def _badge_issued(badge: BadgeFacts | None) -> str:
+    if badge is None:
+        return ""
+    return AWAITING_EMAIL_TEXT if badge.is_awaiting_email else _iso(badge.issued_at)
 
 
 def progress_csv(rows: list[ProgressRow]) -> str:
-    """The rows as CSV text: name, email, state label, attempt, last modified and submitted (ISO 8601, UTC).
+    """The rows as CSV text: name, email, state label, attempt, last modified, submitted, badge issued and revoked
+    (times in ISO 8601, UTC).
 
     Every cell goes through the shared guard: a name a spreadsheet would run as a formula stays text."""
     return csv_text(CSV_HEADER, (
-        (r.name, r.email, r.state_label, r.attempt_number or "", _iso(r.last_modified_at), _iso(r.submitted_at))
+        (r.name, r.email, r.state_label, r.attempt_number or "", _iso(r.last_modified_at), _iso(r.submitted_at),
+         _badge_issued(r.badge), _iso(r.badge.revoked_at) if r.badge else "")
         for r in rows
     ))
 

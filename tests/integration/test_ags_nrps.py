@@ -6,11 +6,11 @@ import jwt
 import pytest
 import requests
 
+from lti_tool.core.keys import key_store
 from lti_tool.extensions import db
 from lti_tool.gradebook.services import ensure_line_item
 from lti_tool.lti import ags, nrps
 from lti_tool.lti.access_tokens import SCOPE_SCORE, ServiceError, access_token, client_assertion, next_page_url
-from lti_tool.lti.keys import key_store
 from lti_tool.lti.models import LineItem, ResourceLink
 from tests.factories import make_course
 

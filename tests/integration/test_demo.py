@@ -37,7 +37,7 @@ def serve_demo(tmp_path_factory):
     app = create_app("testing", {**_overrides(tmp_path_factory), "DEMO_ENABLED": True})
     conftest.prepare_database(app)
     with app.app_context():
-        from lti_tool.lti.keys import key_store
+        from lti_tool.core.keys import key_store
 
         key_store().ensure()
     server = conftest.LiveServer(app).start()

@@ -149,7 +149,8 @@ def test_an_earned_decision_says_so_plainly_and_offers_no_resubmission(app, plat
     submitted = submit_work(platform)
     _assess(app, platform, decision="earned")
     page = _page(submitted.browser, submitted.page)
-    assert f"You have earned {TITLE}. Your badge will follow." in _text(page)
+    assert f"You have earned {TITLE}." in _text(page)
+    assert "Your Open Badge is issued" in _text(page)
     assert "Assessment of attempt 1: Earned" in _text(page)
     assert "Start resubmission" not in page.text and 'id="resubmit-form"' not in page.text
     assert "resubmission-refusal" not in page.text

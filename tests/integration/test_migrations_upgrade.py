@@ -307,6 +307,9 @@ def test_an_upgrade_from_the_previous_release_keeps_every_row(upgrade_app):
         assert [r["descriptors"] for r in after["catalog_rubric_criterion"]] == [RUBRIC_DESCRIPTORS] * 3
         assert [(r["issuer"], r["nonce"]) for r in after["lti_used_nonce"]] == [
             (r["issuer"], r["nonce"]) for r in ROWS["lti_used_nonce"]]
+        # Badges (c155e27f7f92): each existing micro-credential is issued by the profile named like its organization.
+        issuers = [r["issuer_profile_id"] for r in after["catalog_microcredential"]]
+        assert issuers == [1] * len(ROWS["catalog_microcredential"])
 
 
 def test_the_current_models_read_the_upgraded_rows_and_match_its_schema(upgrade_app):

@@ -191,7 +191,7 @@ def test_the_csv_export_is_an_attachment_with_formulas_neutralised(browser, live
     assert response.headers["Content-Disposition"].startswith("attachment;")
     assert ".csv" in response.headers["Content-Disposition"]
     table = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
-    assert table[0] == ["Name", "Email", "State", "Attempt", "Last modified", "Submitted"]
+    assert table[0] == ["Name", "Email", "State", "Attempt", "Last modified", "Submitted", "Badge issued", "Revoked"]
     rows = {row[0]: row for row in table[1:]}
     assert len(rows) == len(EXPECTED_STATES)
     assert rows["'=HYPERLINK(\"http://evil.example\",\"x\")"][1] == "'@evil.example"
@@ -201,7 +201,7 @@ def test_the_csv_export_is_an_attachment_with_formulas_neutralised(browser, live
     assert datetime.fromisoformat(brook[5]) == START + timedelta(days=1, minutes=5)
     assert datetime.fromisoformat(brook[4]) == START + timedelta(days=1)
     assert rows["Gil Gray"][2:4] == ["Draft", "2"]
-    assert rows["Eve Evans"][2:] == ["Not started", "", "", ""]
+    assert rows["Eve Evans"][2:] == ["Not started", "", "", "", "", ""]
 
 
 def test_the_csv_export_follows_the_filter(browser, live_tool, course):
@@ -241,7 +241,7 @@ def test_an_instructor_of_another_course_sees_only_their_own(app, browser, live_
         assert name not in page.text
     export = _get(browser, live_tool, other.ltik, path="/progress/export.csv")
     assert export.content.decode("utf-8-sig").strip().splitlines() == [
-        "Name,Email,State,Attempt,Last modified,Submitted"
+        "Name,Email,State,Attempt,Last modified,Submitted,Badge issued,Revoked"
     ]
     # The first course is unchanged for its own instructor.
     assert len(_rows(_get(browser, live_tool, course.ltik).text)) == len(EXPECTED_STATES)

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from lti_tool.lti.keys import KeyStore, KeyStoreError
+from lti_tool.core.keys import KeyStore, KeyStoreError
 
 
 def rfc7638_thumbprint(jwk: dict) -> str:
@@ -40,6 +40,9 @@ def test_rotate_keeps_old_key_published_until_retired(tmp_path):
     assert {k["kid"] for k in store.jwks()["keys"]} == {old.kid, new.kid}
     store.retire(old.kid)
     assert [k["kid"] for k in store.jwks()["keys"]] == [new.kid]
+    # gone from the LTI JWKS, still resolvable for the badges it signed
+    assert store.find(old.kid).public_jwk["n"] == old.public_jwk["n"]
+    assert store.find("no-such-kid") is None
 
 
 def test_signing_key_cannot_be_retired(tmp_path):

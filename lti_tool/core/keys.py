@@ -1,7 +1,9 @@
-"""The tool's RSA key pairs in `keys/`: generation, the signing key, the published JWKS, rotation.
+"""The tool's one key store (`keys/`): the RSA key pairs that sign LTI messages and badges alike.
 
 `keys.json` in the keys folder lists every key with its status: `signing` (exactly one), `published`
-(kept in the JWKS after a rotation so that messages it signed still verify) or `retired`.
+(kept in the LTI JWKS after a rotation so that messages it signed still verify) or `retired` (gone from the
+JWKS). No key file is ever deleted: a badge signed years ago still verifies, because `find(kid)` resolves
+every key that ever signed, whatever its status (`/ob/keys/<kid>` serves it).
 """
 
 from __future__ import annotations
@@ -92,6 +94,13 @@ class KeyStore:
             if entry["status"] == "signing":
                 return self._load(entry)
         raise KeyStoreError(f"No signing key in {self.directory}: run `flask --app wsgi keys ensure`")
+
+    def find(self, kid: str) -> ToolKey | None:
+        """Any key this store ever made, retired ones included (badges stay verifiable after a rotation)."""
+        for entry in self._manifest():
+            if entry["kid"] == kid:
+                return self._load(entry)
+        return None
 
     def jwks(self) -> dict:
         """Every key still published (the signing key and those kept after a rotation)."""

@@ -1,0 +1,1 @@
+"""Mail: messages written to a durable outbox in the transaction that causes them, sent by the worker."""
