@@ -8,6 +8,8 @@ validUntil), signed RS256 by `signing.sign`. Its `credentialStatus` is a W3C Bit
 
 from __future__ import annotations
 
+from flask import g
+
 from lti_tool.badges import achievements, signing, status_list, urls
 from lti_tool.badges.contexts import OB_V3, VC_V2
 from lti_tool.badges.models import Badge
@@ -18,7 +20,25 @@ SCHEMA = "https://purl.imsglobal.org/spec/ob/v3p0/schema/json/ob_v3p0_achievemen
 MEDIA_TYPE = "application/vc+jwt"
 
 
+def _once_per_context(key: tuple, build):
+    """A document part every badge of a bulk release shares (the issuer, the achievement), built once per request
+    (or app context): they differ only when their row changed, which `key` names."""
+    built = g.setdefault("badge_document_parts", {})
+    if key not in built:
+        built[key] = build()
+    return built[key]
+
+
 def profile(issuer: IssuerProfile) -> dict:
+    return _once_per_context(("profile", issuer.id, issuer.updated_at), lambda: _profile(issuer))
+
+
+def achievement(microcredential: MicroCredential) -> dict:
+    key = ("achievement", microcredential.id, microcredential.updated_at)
+    return _once_per_context(key, lambda: _achievement(microcredential))
+
+
+def _profile(issuer: IssuerProfile) -> dict:
     document = {
         "id": urls.profile_v3(issuer.id),
         "type": ["Profile"],
@@ -35,7 +55,7 @@ def profile(issuer: IssuerProfile) -> dict:
     return document
 
 
-def achievement(microcredential: MicroCredential) -> dict:
+def _achievement(microcredential: MicroCredential) -> dict:
     return {
         "id": urls.achievement_v3(microcredential.slug),
         "type": ["Achievement"],
