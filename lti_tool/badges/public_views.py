@@ -11,6 +11,7 @@ import json
 import re
 
 from flask import Blueprint, Response, current_app, render_template, request
+from sqlalchemy.orm import joinedload, selectinload
 
 from lti_tool.assessment.services import assessment_released
 from lti_tool.badges import artwork, ob2, ob3, presentation, queries, status_list, verification
@@ -57,7 +58,9 @@ def public_badge(badge_uuid: str) -> Badge:
     """An issued or revoked badge (one waiting for its earner's email does not exist to the public yet)."""
     badge = None
     if UUID.match(badge_uuid or ""):
-        badge = db.session.scalar(db.select(Badge).where(Badge.uuid == badge_uuid))
+        badge = db.session.scalar(db.select(Badge).where(Badge.uuid == badge_uuid).options(
+            joinedload(Badge.issuer_profile), joinedload(Badge.microcredential).options(
+                selectinload(MicroCredential.criteria), selectinload(MicroCredential.levels))))
     if badge is None or badge.is_awaiting_email:
         raise NotFound("There is no such badge.")
     return badge

@@ -6,10 +6,15 @@ The JOSE header's `kid` is a URL (`/ob/keys/<thumbprint>`) that answers the publ
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from dataclasses import dataclass
 
 import jwt
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 
 from lti_tool.badges import urls
 from lti_tool.core.keys import ToolKey, key_store
@@ -50,11 +55,23 @@ def sign(payload: dict, *, typ: str = "JWT") -> str:
                       headers={"kid": urls.key(key.kid), "typ": typ})
 
 
+def _segment(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 def verify(token: str) -> SignatureCheck:
-    """Check a VC-JWT this tool signed: the header's rules, the key its `kid` names, the signature."""
+    """Check a VC-JWT this tool signed: the header's rules, the key its `kid` names, the signature.
+
+    Done with `cryptography` directly (RS256 is RSASSA-PKCS1-v1_5 over SHA-256 of `header.payload`): PyJWT's
+    decoder checks every character of a 4 KB token in Python, a third of the verification page's time.
+    """
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
+        header_part, payload_part, signature_part = token.split(".")
+        header = json.loads(_segment(header_part))
+        signature = _segment(signature_part)
+    except (ValueError, binascii.Error):
+        return SignatureCheck(False, "The credential is not a well-formed JWT.")
+    if not isinstance(header, dict):
         return SignatureCheck(False, "The credential is not a well-formed JWT.")
     if header.get("alg") != ALGORITHM:
         return SignatureCheck(False, f"Unexpected signature algorithm {header.get('alg')!r}.")
@@ -64,8 +81,12 @@ def verify(token: str) -> SignatureCheck:
     if key is None or kid_url != urls.key(kid):
         return SignatureCheck(False, "The signing key is not one of this issuer's keys.")
     try:
-        payload = jwt.decode(token, _public_key(key), algorithms=[ALGORITHM],
-                             options={"verify_exp": False, "verify_nbf": False, "verify_aud": False})
-    except jwt.PyJWTError as error:
-        return SignatureCheck(False, f"The signature does not verify ({error}).")
+        _public_key(key).verify(signature, f"{header_part}.{payload_part}".encode(), padding.PKCS1v15(),
+                                hashes.SHA256())
+    except InvalidSignature:
+        return SignatureCheck(False, "The signature does not verify with the issuer's key.")
+    try:
+        payload = json.loads(_segment(payload_part))
+    except (ValueError, binascii.Error):
+        return SignatureCheck(False, "The credential's payload is not JSON.")
     return SignatureCheck(True, "The signature verifies with the issuer's key.", payload)

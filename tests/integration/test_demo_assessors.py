@@ -142,6 +142,21 @@ def test_the_whole_double_blind_path_reaches_the_demo_gradebook(demo):
     assert "Completed · FullyGraded" in row
     assert "Earned" in row
 
+    # The earned badge's email, as `make run` shows it: listed in the demo, with the baked badge attached.
+    from lti_tool.mail.outbox import run_once as send_mail
+
+    while send_mail(demo.app):
+        pass
+    course = requests.get(demo.url + "/demo", timeout=10).text
+    assert "Mail sent by the tool (1)" in course
+    listing = requests.get(demo.url + "/demo/mail", timeout=10).text
+    assert f"You earned the micro-credential “{DOUBLE_BLIND_TITLE}”" in listing
+    detail_path = re.search(r'href="(/demo/mail/[^"/]+)"', listing).group(1)
+    detail = requests.get(demo.url + detail_path, timeout=10).text
+    png_path = re.search(r'href="(/demo/mail/[^"]+/\d+)"[^>]*>[^<]*\.png', detail).group(1)
+    png = requests.get(demo.url + png_path, timeout=10)
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+
 
 def _now():
     from lti_tool.core.models import utcnow
