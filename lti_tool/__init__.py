@@ -33,6 +33,7 @@ def create_app(config: str | type | None = None, overrides: dict | None = None) 
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     _configure_secret_key(app)
+    _require_base_url_in_production(app)
     _configure_database(app)
     _configure_cache(app)
     if app.config["PROXY_FIX"]:
@@ -128,6 +129,14 @@ def _configure_secret_key(app: Flask) -> None:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48))
     app.config["SECRET_KEY"] = key_file.read_text().strip()
+
+
+def _require_base_url_in_production(app: Flask) -> None:
+    """Badges name their permanent addresses (ids, keys, status lists) with BASE_URL: taken from each request's
+    Host instead, one badge would carry whatever host its release happened to use."""
+    if app.config["ENV_NAME"] == "production" and not app.config.get("BASE_URL"):
+        raise RuntimeError("BASE_URL must be set in production (the public https:// origin of the tool): "
+                           "issued badges carry addresses made from it for good")
 
 
 def _configure_database(app: Flask) -> None:

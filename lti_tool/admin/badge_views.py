@@ -22,7 +22,8 @@ bp = Blueprint("admin_badges", __name__, url_prefix="/admin/badges")
 # What a finished action says on the badge's page (an allow-list: nothing from the URL is shown as is).
 DONE_MESSAGES = {
     "revoked": "The badge was revoked. Verifiers now see it as revoked, and the earner is being told by email.",
-    "unrevoked": "The badge was reinstated: it verifies again, and the earner is being told by email.",
+    "unrevoked": "The badge was reinstated with a new Open Badges 3.0 credential: it verifies again, and the earner "
+                 "is being told by email to download it again (earlier copies stay revoked).",
 }
 REASON_MAX_LENGTH = 2000
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from lti_tool.badges import issuing
 from lti_tool.badges.identity import normalise_email
 from lti_tool.badges.models import Badge, BadgeEvent, BadgeStatus, DisplayName, EarnerProfile, EmailConfirmation
+from lti_tool.core import addresses
 from lti_tool.core.errors import Conflict, DomainError, InvalidInput, NotFound, TooManyRequests
 from lti_tool.core.models import utcnow
 from lti_tool.core.urls import external_url
@@ -29,7 +30,7 @@ from lti_tool.mail import outbox
 CONFIRMATION_LIFETIME = timedelta(hours=24)
 CONFIRMATIONS_PER_HOUR = 5  # per person: the form cannot be used to flood somebody's mailbox
 SELF_EMAILS_PER_HOUR = 3  # per badge: "Email it to me"
-MAX_EMAIL_LENGTH = 254  # RFC 5321 §4.5.3.1.3 (a path of 256 octets, less its angle brackets)
+MAX_EMAIL_LENGTH = addresses.MAX_EMAIL_LENGTH
 EMAILED_TO_SELF = "emailed to self"
 # One "@", no spaces, and nothing that an address header would read differently (quotes, brackets, commas).
 _EMAIL_SHAPE = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+$")
@@ -41,11 +42,14 @@ class ConfirmationExpired(DomainError):
 
 
 class ConfirmationUsed(Conflict):
-    title = "This link was used already"
+    """Anyone may hold a used link (a forwarded email, a shared computer): the answer names nobody and nothing."""
 
-    def __init__(self, message: str, *, user_id: int, hint: str | None = None):
-        super().__init__(message, hint=hint)
-        self.user_id = user_id  # whose badges the page can point to
+    title = "This link was used already"
+    MESSAGE = ("This link was used already. Your badges are in your course: open the activity and choose "
+               "My badges.")
+
+    def __init__(self):
+        super().__init__(self.MESSAGE)
 
 
 # -- the profile ----------------------------------------------------------------------------------------------
@@ -202,12 +206,12 @@ def confirmation_of(token: str, *, now: datetime | None = None) -> EmailConfirma
             "This confirmation link is not valid.",
             hint="Check that you opened the whole link from the newest email, or ask for a new one from the "
                  "badge page in your course.")
-    if confirmation.confirmed_at is not None:
-        raise ConfirmationUsed("This link was used already: the address it names is confirmed.",
-                               user_id=confirmation.user_id)
+    # Expired first: past its 24 hours a link says only that, whether it was used or not.
     if confirmation.expires_at <= (now or utcnow()):
         raise ConfirmationExpired("This link expired: ask for a new one from the badge page in your course.",
                                   hint="Links work for 24 hours, and only the newest one you asked for.")
+    if confirmation.confirmed_at is not None:
+        raise ConfirmationUsed()
     return confirmation
 
 
@@ -225,8 +229,7 @@ def confirm(token: str, *, now: datetime | None = None) -> Confirmed:
         EmailConfirmation.id == confirmation.id, EmailConfirmation.confirmed_at.is_(None),
         EmailConfirmation.expires_at > now).values(confirmed_at=now).execution_options(synchronize_session=False))
     if claimed.rowcount != 1:  # another request used it a moment ago
-        raise ConfirmationUsed("This link was used already: the address it names is confirmed.",
-                               user_id=confirmation.user_id)
+        raise ConfirmationUsed()
     confirmation.confirmed_at = now
     person = db.session.get(LtiUser, confirmation.user_id)
     profile = profile_for(person)
@@ -237,10 +240,6 @@ def confirm(token: str, *, now: datetime | None = None) -> Confirmed:
     issued = issuing.issue_awaiting(person, confirmation.email, now=now)
     db.session.flush()
     return Confirmed(email=confirmation.email, issued=issued)
-
-
-def issued_badges_of(user_id: int) -> list[Badge]:
-    return [badge for badge in badges_of(user_id) if not badge.is_awaiting_email]
 
 
 def mask_email(address: str | None) -> str:

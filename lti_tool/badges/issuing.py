@@ -13,9 +13,10 @@ from datetime import datetime
 from sqlalchemy import update
 
 from lti_tool.assessment.models import Assessment, Decision
-from lti_tool.badges import achievements, ob2, ob3, urls
+from lti_tool.badges import achievements, ob2, ob3, status_list, urls
 from lti_tool.badges.identity import new_recipient, normalise_email
-from lti_tool.badges.models import Badge, BadgeEvent, BadgeStatus, EarnerProfile
+from lti_tool.badges.models import Badge, BadgeEvent, BadgeRevokedStatus, BadgeStatus, EarnerProfile
+from lti_tool.core import addresses
 from lti_tool.core.dates import add_months
 from lti_tool.core.errors import Conflict
 from lti_tool.core.models import utcnow
@@ -33,9 +34,12 @@ def earner_name(user) -> str | None:
 
 
 def email_for(user) -> str | None:
-    """Where the badge goes: the email the LMS shares, else one the earner confirmed."""
-    if user.email and "@" in user.email:
-        return normalise_email(user.email)
+    """Where the badge goes: the email the LMS shares, when it is one address we can write to; else one the
+    earner confirmed. (An odd value from the LMS — two addresses, a display name — leaves the badge waiting for a
+    confirmed address: it never stops the release.)"""
+    shared = (user.email or "").strip()
+    if shared and len(shared) <= addresses.MAX_EMAIL_LENGTH and addresses.is_email(shared):
+        return normalise_email(shared)
     profile = db.session.scalar(db.select(EarnerProfile).where(EarnerProfile.user_id == user.id))
     if profile is not None and profile.confirmed_email and profile.email_confirmed_at is not None:
         return profile.confirmed_email
@@ -81,6 +85,8 @@ def earn(assessment: Assessment, *, actor_id: int | None = None, now: datetime |
 def issue(badge: Badge, email: str, *, actor_id: int | None = None, now: datetime | None = None) -> Badge:
     """Hash the recipient, write the OB 2.0 assertion, sign the OB 3.0 credential, and write the email that
     tells the earner. (Its images are baked from these when asked for: see `artwork`.)"""
+    if badge.id is not None:  # a badge that waited: two confirmations at once must not both issue it
+        _hold(badge)
     if not badge.is_awaiting_email:
         raise Conflict("This badge was issued already.")
     now = (now or utcnow()).replace(microsecond=0)
@@ -91,6 +97,7 @@ def issue(badge: Badge, email: str, *, actor_id: int | None = None, now: datetim
     if microcredential.badge_valid_months:
         badge.expires_at = add_months(now, microcredential.badge_valid_months)
     badge.status = BadgeStatus.ISSUED.value
+    badge.status_index = status_list.first_index(badge)
     badge.assertion = ob2.assertion(badge, image_url=urls.baked_image(badge.uuid, "png"))
     badge.credential_jwt = ob3.sign_credential(ob3.credential(badge), badge)
     log(badge, actor_id, "issued", recipient_hash=badge.recipient_hash)
@@ -98,10 +105,20 @@ def issue(badge: Badge, email: str, *, actor_id: int | None = None, now: datetim
     return badge
 
 
-def mail_payload(badge: Badge) -> dict:
-    """What the mail renderers need, with absolute URLs made now (the worker has no request)."""
-    return {"badge_uuid": badge.uuid, "registration_id": badge.user.registration_id,
-            "verify_url": urls.verification(badge.uuid)}
+def mail_payload(badge: Badge, state: str = "issued") -> dict:
+    """What the mail renderers need, taken now (the worker sends later, and has no request): absolute URLs, and
+    the badge as it is at this moment (`state`: issued, revoked or reinstated), so that each email tells what
+    happened when it was written."""
+    return {
+        "badge_uuid": badge.uuid,
+        "registration_id": badge.user.registration_id,
+        "verify_url": urls.verification(badge.uuid),
+        "title": " ".join(badge.microcredential.title.split()),
+        "issuer_name": badge.issuer_profile.name,
+        "state": state,
+        "reason": badge.revocation_reason,
+        "revoked_on": badge.revoked_at.date().isoformat() if badge.revoked_at else None,
+    }
 
 
 def issue_awaiting(user, email: str, *, now: datetime | None = None) -> list[Badge]:
@@ -131,7 +148,8 @@ def _hold(badge: Badge) -> None:
 
 
 def revoke(badge: Badge, actor_id: int | None, reason: str, *, now: datetime | None = None) -> None:
-    """Every verifier sees it: the OB 2.0 assertion answers 410, the status list bit is set, the page says so."""
+    """Every verifier sees it: the OB 2.0 assertion answers 410, the status list bit of the badge's current
+    credential is set (for good: see `unrevoke`), the page says so."""
     reason = (reason or "").strip()
     if not reason:
         raise RevocationRefused("Say why the badge is revoked: the earner and every verifier read the reason.")
@@ -142,17 +160,33 @@ def revoke(badge: Badge, actor_id: int | None, reason: str, *, now: datetime | N
     badge.revoked_at = now or utcnow()
     badge.revocation_reason = reason[:2000]
     badge.revoked_by_id = actor_id
-    log(badge, actor_id, "revoked", reason=badge.revocation_reason)
-    outbox.enqueue("badge_revoked", badge.recipient_email, mail_payload(badge))
+    db.session.add(BadgeRevokedStatus(issuer_profile_id=badge.issuer_profile_id, status_index=badge.status_index,
+                                      badge=badge, revoked_at=badge.revoked_at))
+    log(badge, actor_id, "revoked", reason=badge.revocation_reason, status_index=badge.status_index)
+    outbox.enqueue("badge_revoked", badge.recipient_email, mail_payload(badge, "revoked"))
 
 
-def unrevoke(badge: Badge, actor_id: int | None, note: str = "") -> None:
-    """Undo a revocation (recorded with the reason it had); the badge verifies again."""
+def unrevoke(badge: Badge, actor_id: int | None, note: str = "", *, now: datetime | None = None) -> None:
+    """Reinstate a revoked badge (the revocation stays in the audit log with its reason).
+
+    The revoked credential stays revoked: a `revocation` status is not reversible (W3C Bitstring Status List),
+    so its bit is never cleared. The badge gets a new OB 3.0 credential instead — the same `id`, a new status
+    index whose bit is clear, `validFrom` now (the newest version of that `id`), `awardedDate` the first issue,
+    signed with the current key — and the earner is asked to download it again. The OB 2.0 assertion simply
+    answers 200 again (OB 2.0 has no such rule).
+    """
     _hold(badge)
     if not badge.is_revoked:
         raise RevocationRefused("This badge is not revoked.")
+    now = (now or utcnow()).replace(microsecond=0)
+    revocation = db.session.execute(db.select(BadgeRevokedStatus).where(
+        BadgeRevokedStatus.issuer_profile_id == badge.issuer_profile_id,
+        BadgeRevokedStatus.status_index == badge.status_index)).scalar_one()
     previous = badge.revocation_reason
     badge.status = BadgeStatus.ISSUED.value
     badge.revoked_at = badge.revocation_reason = badge.revoked_by_id = None
-    log(badge, actor_id, "un-revoked", previous_reason=previous, note=(note or "").strip()[:2000])
-    outbox.enqueue("badge_reinstated", badge.recipient_email, mail_payload(badge))
+    badge.status_index = status_list.reissue_index(revocation)
+    badge.credential_jwt = ob3.sign_credential(ob3.credential(badge, valid_from=now), badge, valid_from=now)
+    log(badge, actor_id, "un-revoked", previous_reason=previous, note=(note or "").strip()[:2000],
+        status_index=badge.status_index)
+    outbox.enqueue("badge_reinstated", badge.recipient_email, mail_payload(badge, "reinstated"))

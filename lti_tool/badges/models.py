@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_tool.core.models import TimestampMixin, UTCTimestamp, utcnow
 from lti_tool.extensions import db
 
-__all__ = ["Badge", "BadgeEvent", "BadgeStatus", "DisplayName", "EarnerProfile", "EmailConfirmation"]
+__all__ = ["Badge", "BadgeEvent", "BadgeRevokedStatus", "BadgeStatus", "DisplayName", "EarnerProfile",
+           "EmailConfirmation"]
 
 
 class BadgeStatus(StrEnum):
@@ -38,7 +39,8 @@ class Badge(TimestampMixin, db.Model):
     `uuid` is the public name in every URL. What was signed is kept as issued (`assertion`, `credential_jwt`):
     a later change of the catalog never alters an issued badge. Its images are baked from these when asked for
     (`artwork.baked_png`, `baked_svg`: a splice of two text chunks into the micro-credential's picture).
-    Its bit in the issuer's status list is its assessment's id (see `status_list`).
+    `status_index` is the bit of its current OB 3.0 credential in the issuer's status list: its assessment's id
+    when first issued, a new one each time it is reinstated (a revoked bit stays set: see `status_list`).
     """
 
     __tablename__ = "badge_badge"
@@ -47,6 +49,7 @@ class Badge(TimestampMixin, db.Model):
         CheckConstraint(_in("display_name", DisplayName), name="display_name_known"),
         CheckConstraint("status <> 'issued' OR issued_at IS NOT NULL", name="issued_has_issued_at"),
         CheckConstraint("status <> 'revoked' OR revoked_at IS NOT NULL", name="revoked_has_revoked_at"),
+        CheckConstraint("status = 'awaiting_email' OR status_index IS NOT NULL", name="issued_has_status_index"),
         Index("ix_badge_badge_user", "user_id", "id"),
     )
 
@@ -67,7 +70,8 @@ class Badge(TimestampMixin, db.Model):
     recipient_salt: Mapped[str | None] = mapped_column(String(64))
     recipient_hash: Mapped[str | None] = mapped_column(String(80))  # "sha256$<hex>" of email + salt
     assertion: Mapped[dict | None] = mapped_column(JSON)  # the OB 2.0 assertion as issued
-    credential_jwt: Mapped[str | None] = mapped_column(Text)  # the OB 3.0 VC-JWT as issued
+    credential_jwt: Mapped[str | None] = mapped_column(Text)  # the current OB 3.0 VC-JWT (re-signed when reinstated)
+    status_index: Mapped[int | None] = mapped_column()  # its bit in the issuer's status list; None until issued
     revoked_at: Mapped[datetime | None] = mapped_column(UTCTimestamp())
     revocation_reason: Mapped[str | None] = mapped_column(Text)
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("lti_user.id", ondelete="SET NULL"))
@@ -111,6 +115,26 @@ class BadgeEvent(db.Model):
     at: Mapped[datetime] = mapped_column(UTCTimestamp(), default=utcnow, index=True)
 
     actor = relationship("LtiUser")
+    badge = relationship("Badge")
+
+
+class BadgeRevokedStatus(db.Model):
+    """A set bit of an issuer's status list: one revoked OB 3.0 credential, revoked for good.
+
+    The W3C Bitstring Status List says a `revocation` is not reversible (a verifier that saw it may keep it), so
+    a row is never deleted when a badge is reinstated: the badge gets a new credential at a new index instead
+    (`issuing.unrevoke`), and copies of the old one stay revoked. The issuer's lists are these rows' bits.
+    """
+
+    __tablename__ = "badge_revoked_status"
+    __table_args__ = (UniqueConstraint("issuer_profile_id", "status_index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer_profile_id: Mapped[int] = mapped_column(ForeignKey("catalog_issuer_profile.id"))
+    status_index: Mapped[int] = mapped_column()
+    badge_id: Mapped[int] = mapped_column(ForeignKey("badge_badge.id", ondelete="CASCADE"), index=True)
+    revoked_at: Mapped[datetime] = mapped_column(UTCTimestamp(), default=utcnow)
+
     badge = relationship("Badge")
 
 

@@ -21,7 +21,7 @@ def assertion(badge: Badge, *, image_url: str) -> dict:
         "id": urls.assertion_v2(badge.uuid),
         "recipient": {"type": "email", "hashed": True, "salt": badge.recipient_salt,
                       "identity": badge.recipient_hash},
-        "badge": urls.badgeclass_v2(badge.microcredential.slug),
+        "badge": urls.badgeclass_v2(badge.issuer_profile_id, badge.microcredential.slug),
         "verification": {"type": "HostedBadge"},
         "issuedOn": urls.iso(badge.issued_at),
         "image": image_url,
@@ -43,12 +43,12 @@ def revoked_assertion(badge: Badge) -> dict:
             "revocationReason": reason(badge)}
 
 
-def badgeclass(microcredential: MicroCredential) -> dict:
-    profile = achievements.issuer_of(microcredential)
+def badgeclass(microcredential: MicroCredential, profile: IssuerProfile) -> dict:
+    """The micro-credential as this issuer's BadgeClass (each assertion names the one of the issuer it had)."""
     return {
         "@context": OB_V2,
         "type": "BadgeClass",
-        "id": urls.badgeclass_v2(microcredential.slug),
+        "id": urls.badgeclass_v2(profile.id, microcredential.slug),
         "name": microcredential.title,
         "description": achievements.description_of(microcredential),
         "image": achievements.image_url(microcredential),

@@ -8,6 +8,8 @@ validUntil), signed RS256 by `signing.sign`. Its `credentialStatus` is a W3C Bit
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import g
 
 from lti_tool.badges import achievements, signing, status_list, urls
@@ -33,9 +35,10 @@ def profile(issuer: IssuerProfile) -> dict:
     return _once_per_context(("profile", issuer.id, issuer.updated_at), lambda: _profile(issuer))
 
 
-def achievement(microcredential: MicroCredential) -> dict:
-    key = ("achievement", microcredential.id, microcredential.updated_at)
-    return _once_per_context(key, lambda: _achievement(microcredential))
+def achievement(microcredential: MicroCredential, issuer: IssuerProfile) -> dict:
+    """The micro-credential as an Achievement of this issuer (its `creator`)."""
+    key = ("achievement", microcredential.id, microcredential.updated_at, issuer.id, issuer.updated_at)
+    return _once_per_context(key, lambda: _achievement(microcredential, issuer))
 
 
 def _profile(issuer: IssuerProfile) -> dict:
@@ -55,9 +58,9 @@ def _profile(issuer: IssuerProfile) -> dict:
     return document
 
 
-def _achievement(microcredential: MicroCredential) -> dict:
+def _achievement(microcredential: MicroCredential, issuer: IssuerProfile) -> dict:
     return {
-        "id": urls.achievement_v3(microcredential.slug),
+        "id": urls.achievement_v3(issuer.id, microcredential.slug),
         "type": ["Achievement"],
         "achievementType": "MicroCredential",
         "name": microcredential.title,
@@ -66,7 +69,7 @@ def _achievement(microcredential: MicroCredential) -> dict:
                      "narrative": achievements.criteria_narrative(microcredential)},
         "image": {"id": achievements.image_url(microcredential), "type": "Image",
                   "caption": f"{microcredential.title} badge"},
-        "creator": profile(achievements.issuer_of(microcredential)),
+        "creator": profile(issuer),
         "alignment": [{
             "type": ["Alignment"],
             "targetName": f"Competency: {microcredential.title}",
@@ -78,8 +81,13 @@ def _achievement(microcredential: MicroCredential) -> dict:
     }
 
 
-def credential(badge: Badge) -> dict:
-    """The OpenBadgeCredential of an issued badge (its recipient already hashed)."""
+def credential(badge: Badge, *, valid_from: datetime | None = None) -> dict:
+    """The OpenBadgeCredential of an issued badge (its recipient already hashed).
+
+    `valid_from`: when a reinstated badge's credential is signed again (`issuing.unrevoke`). OB 3.0 takes the
+    latest `validFrom` of an issuer's credentials with one `id` as its current version, so the new one gets the
+    time it was signed, and `awardedDate` keeps the date the badge was first issued (the spec's words for both).
+    """
     microcredential = badge.microcredential
     document = {
         "@context": CONTEXT,
@@ -87,7 +95,8 @@ def credential(badge: Badge) -> dict:
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
         "name": microcredential.title,
         "issuer": profile(badge.issuer_profile),
-        "validFrom": urls.iso(badge.issued_at),
+        "validFrom": urls.iso(valid_from or badge.issued_at),
+        "awardedDate": urls.iso(badge.issued_at),
         "credentialSubject": {
             "type": ["AchievementSubject"],
             "identifier": [{
@@ -97,7 +106,7 @@ def credential(badge: Badge) -> dict:
                 "hashed": True,
                 "salt": badge.recipient_salt,
             }],
-            "achievement": achievement(microcredential),
+            "achievement": achievement(microcredential, badge.issuer_profile),
         },
         "credentialStatus": status_list.entry_for(badge),
         "credentialSchema": [{"id": SCHEMA, "type": "1EdTechJsonSchemaValidator2019"}],
@@ -107,10 +116,11 @@ def credential(badge: Badge) -> dict:
     return document
 
 
-def sign_credential(document: dict, badge: Badge) -> str:
-    """The VC-JWT: the credential as payload, with the registered claims that mirror it."""
-    claims = {**document, "iss": document["issuer"]["id"], "jti": document["id"],
-              "nbf": int(badge.issued_at.timestamp()), "iat": int(badge.issued_at.timestamp())}
+def sign_credential(document: dict, badge: Badge, *, valid_from: datetime | None = None) -> str:
+    """The VC-JWT: the credential as payload, with the registered claims that mirror it (`valid_from` as given
+    to `credential`)."""
+    signed_at = int((valid_from or badge.issued_at).timestamp())
+    claims = {**document, "iss": document["issuer"]["id"], "jti": document["id"], "nbf": signed_at, "iat": signed_at}
     if badge.expires_at is not None:
         claims["exp"] = int(badge.expires_at.timestamp())
     return signing.sign(claims)

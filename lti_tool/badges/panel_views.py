@@ -227,10 +227,8 @@ def request_confirmation():
 
 
 def _confirm_page(status: int = 200, **context):
-    error = context.get("error")
-    if isinstance(error, ConfirmationUsed):  # the person pressed twice, or came back: point to what was issued
-        context["issued"] = [(b.microcredential.title, urls.verification(b.uuid))
-                             for b in earners.issued_badges_of(error.user_id)]
+    """Only the page right after a successful POST lists badges (the person who just confirmed, in that request);
+    a used, expired or unknown link shows nothing of anybody: whoever holds the link sees it."""
     response = Response(render_template("badges/confirm_email.html", **context), status=status)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -18,7 +18,7 @@ from lti_tool.badges import artwork, ob2, ob3, presentation, queries, status_lis
 from lti_tool.badges.issuing import on_assessment_released
 from lti_tool.badges.models import Badge
 from lti_tool.catalog.models import IssuerProfile, MicroCredential
-from lti_tool.core.errors import NotFound
+from lti_tool.core.errors import Gone, NotFound
 from lti_tool.core.keys import key_store
 from lti_tool.extensions import db
 
@@ -80,6 +80,14 @@ def _microcredential(slug: str) -> MicroCredential:
     return microcredential
 
 
+def _issued_by(issuer_id: int, slug: str) -> tuple[IssuerProfile, MicroCredential]:
+    """An issuer and a micro-credential it issues now or issued a badge of once; else 404."""
+    profile, microcredential = _issuer(issuer_id), _microcredential(slug)
+    if microcredential.issuer_profile_id != profile.id and not queries.has_issued(profile.id, microcredential.id):
+        raise NotFound("This issuer does not issue that micro-credential.")
+    return profile, microcredential
+
+
 # -- Open Badges 2.0 ------------------------------------------------------------------------------------------
 @bp.get("/ob/v2/assertions/<badge_uuid>")
 def assertion_v2(badge_uuid: str):
@@ -89,9 +97,10 @@ def assertion_v2(badge_uuid: str):
     return _document(badge.assertion, max_age=STATUS_MAX_AGE)
 
 
-@bp.get("/ob/v2/badgeclasses/<slug>")
-def badgeclass_v2(slug: str):
-    return _document(ob2.badgeclass(_microcredential(slug)))
+@bp.get("/ob/v2/issuers/<int:issuer_id>/badgeclasses/<slug>")
+def badgeclass_v2(issuer_id: int, slug: str):
+    profile, microcredential = _issued_by(issuer_id, slug)
+    return _document(ob2.badgeclass(microcredential, profile))
 
 
 @bp.get("/ob/v2/issuers/<int:issuer_id>")
@@ -117,9 +126,10 @@ def issuer_v3(issuer_id: int):
     return _document({"@context": ob3.CONTEXT, **ob3.profile(_issuer(issuer_id))})
 
 
-@bp.get("/ob/v3/achievements/<slug>")
-def achievement_v3(slug: str):
-    return _document({"@context": ob3.CONTEXT, **ob3.achievement(_microcredential(slug))})
+@bp.get("/ob/v3/issuers/<int:issuer_id>/achievements/<slug>")
+def achievement_v3(issuer_id: int, slug: str):
+    profile, microcredential = _issued_by(issuer_id, slug)
+    return _document({"@context": ob3.CONTEXT, **ob3.achievement(microcredential, profile)})
 
 
 @bp.get("/ob/v3/status/<int:issuer_id>/<int:list_number>", endpoint="status_list")
@@ -147,13 +157,18 @@ IMAGE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"  # an SVG opened alone runs nothing
 
 
-def _image_response(data: bytes, fmt: str, *, filename: str | None = None) -> Response:
+def _image_response(data: bytes, fmt: str, *, filename: str | None = None, max_age: int = 3600) -> Response:
     response = Response(data, mimetype=IMAGE_TYPES[fmt])
     if fmt == "svg":
         response.headers["Content-Security-Policy"] = SVG_POLICY
     if filename:
         response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response.headers["Cache-Control"] = "public, max-age=3600"
+    if max_age:
+        response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    else:  # asked again each time (an ETag makes that cheap): what it carries can change
+        response.headers["Cache-Control"] = "no-cache"
+        response.add_etag()
+        response.make_conditional(request)
     return response
 
 
@@ -177,14 +192,25 @@ def baked_image(badge_uuid: str, fmt: str):
     if fmt not in IMAGE_TYPES:
         raise NotFound("There is no such image.")
     badge = public_badge(badge_uuid)
+    downloading = "download" in request.args
+    if downloading:
+        _refuse_if_revoked(badge)
     data = artwork.baked_png(badge) if fmt == "png" else artwork.baked_svg(badge).encode()
-    filename = download_name(badge, fmt) if "download" in request.args else None
-    return _image_response(data, fmt, filename=filename)
+    # Not cached: a reinstated badge carries a new credential, which a cached copy would hide.
+    return _image_response(data, fmt, filename=download_name(badge, fmt) if downloading else None, max_age=0)
+
+
+def _refuse_if_revoked(badge: Badge) -> None:
+    """A revoked badge is not handed out again (its hosted documents still answer, as verifiers need)."""
+    if badge.is_revoked:
+        raise Gone("This badge was revoked by its issuer: it can no longer be downloaded.",
+                   hint="Its verification page says when and why.")
 
 
 @bp.get("/badges/<badge_uuid>/credential.jwt")
 def credential_download(badge_uuid: str):
     badge = public_badge(badge_uuid)
+    _refuse_if_revoked(badge)
     response = Response(badge.credential_jwt, mimetype=ob3.MEDIA_TYPE)
     response.headers["Content-Disposition"] = f'attachment; filename="{download_name(badge, "jwt")}"'
     return response
@@ -193,6 +219,7 @@ def credential_download(badge_uuid: str):
 @bp.get("/badges/<badge_uuid>/assertion.json")
 def assertion_download(badge_uuid: str):
     badge = public_badge(badge_uuid)
+    _refuse_if_revoked(badge)
     response = Response(json.dumps(badge.assertion, indent=2, ensure_ascii=False), mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="{download_name(badge, "json")}"'
     return response

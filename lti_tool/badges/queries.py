@@ -154,3 +154,9 @@ def issued_count(issuer_id: int) -> int:
     """How many badges of this issuer are valid now (issued, not revoked)."""
     return db.session.scalar(db.select(func.count(Badge.id)).where(
         Badge.issuer_profile_id == issuer_id, Badge.status == BadgeStatus.ISSUED.value)) or 0
+
+
+def has_issued(issuer_id: int, microcredential_id: int) -> bool:
+    """Whether this issuer ever issued a badge of this micro-credential (its BadgeClass stays served)."""
+    return db.session.scalar(db.select(Badge.id).where(
+        Badge.issuer_profile_id == issuer_id, Badge.microcredential_id == microcredential_id).limit(1)) is not None

@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import jwt
 from cryptography.exceptions import InvalidSignature
@@ -78,7 +79,8 @@ def verify(token: str) -> SignatureCheck:
     kid_url = str(header.get("kid") or "")
     kid = kid_url.rstrip("/").rsplit("/", 1)[-1]
     key = key_store().find(kid) if kid else None
-    if key is None or kid_url != urls.key(kid):
+    # The key's address as this tool serves it (its path; the origin is BASE_URL's, see `create_app`).
+    if key is None or urlsplit(kid_url).path != urlsplit(urls.key(kid)).path:
         return SignatureCheck(False, "The signing key is not one of this issuer's keys.")
     try:
         _public_key(key).verify(signature, f"{header_part}.{payload_part}".encode(), padding.PKCS1v15(),

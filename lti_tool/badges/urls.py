@@ -21,8 +21,9 @@ def assertion_v2(badge_uuid: str) -> str:
     return external_url("badges.assertion_v2", badge_uuid=badge_uuid)
 
 
-def badgeclass_v2(slug: str) -> str:
-    return external_url("badges.badgeclass_v2", slug=slug)
+def badgeclass_v2(issuer_id: int, slug: str) -> str:
+    """A micro-credential as one issuer's BadgeClass: a later change of its issuer leaves issued badges' alone."""
+    return external_url("badges.badgeclass_v2", issuer_id=issuer_id, slug=slug)
 
 
 def issuer_v2(issuer_id: int) -> str:
@@ -42,8 +43,8 @@ def profile_v3(issuer_id: int) -> str:
     return external_url("badges.issuer_v3", issuer_id=issuer_id)
 
 
-def achievement_v3(slug: str) -> str:
-    return external_url("badges.achievement_v3", slug=slug)
+def achievement_v3(issuer_id: int, slug: str) -> str:
+    return external_url("badges.achievement_v3", issuer_id=issuer_id, slug=slug)
 
 
 def status_list(issuer_id: int, list_number: int) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+MAX_EMAIL_LENGTH = 254  # RFC 5321 §4.5.3.1.3 (a path of 256 octets, less its angle brackets)
 IMAGE_ADDRESS_HINT = "an http(s) address or a path on this site starting with '/'"
 _SITE_PATH = re.compile(r"^/[^/\s]\S*$")
 _WEB_ADDRESS = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)

@@ -44,6 +44,13 @@ class Conflict(DomainError):
     title = "This changed in the meantime"
 
 
+class Gone(DomainError):
+    """Something that existed and was withdrawn for good (a revoked badge's downloads)."""
+
+    status = 410
+    title = "No longer available"
+
+
 class TooManyRequests(DomainError):
     """A limit per person and hour (emails a form may send, say) was reached; trying later works."""
 

@@ -35,6 +35,7 @@ def index():
         superseded_text=SUPERSEDED_TEXT,
         mail_counts=mail_outbox.mail_counts(registration_id),
         failed_mail=mail_outbox.failed_mail(registration_id, FAILED_MAIL_SHOWN),
+        superseded_mail=mail_outbox.superseded_mail(registration_id, SUPERSEDED_SHOWN),
     )
 
 

@@ -19,6 +19,7 @@ class MailStatus(StrEnum):
     SENDING = "sending"  # claimed by a worker until leased_until
     SENT = "sent"
     FAILED = "failed"  # refused for good (a bad address) or out of attempts: shown to admins, retryable
+    SUPERSEDED = "superseded"  # its renderer said it must not go out any more (the badge was revoked): final
 
 
 class MailMessage(db.Model):
@@ -28,7 +29,7 @@ class MailMessage(db.Model):
 
     __tablename__ = "mail_message"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed')", name="status_known"),
+        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed', 'superseded')", name="status_known"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         CheckConstraint("status <> 'sending' OR leased_until IS NOT NULL", name="sending_has_lease"),
         Index("ix_mail_message_due", "status", "next_attempt_at"),

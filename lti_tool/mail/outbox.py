@@ -5,18 +5,21 @@
 score outbox: on PostgreSQL the candidates are picked `FOR UPDATE SKIP LOCKED`, on SQLite the UPDATE itself is
 serialised. A worker that dies between claiming and recording leaves its rows `sending`; once the lease has run
 out another worker claims them again, so no message is lost (one may, rarely, go out twice: at least once).
+Right before each message is handed to the mail server the worker renews the lease of that message and of the rest
+of its batch; a lease is longer than one whole SMTP conversation, so while a worker is alive and sending, nothing
+it holds runs out — another worker never sends a message that is still being sent.
 
 Each kind of email has a renderer, `fn(payload) -> EmailMessage`, registered with `register_renderer` and run at
 send time: the payload carries ids and absolute URLs computed when the email was queued, never a request.
-Renderers only read; anything they change in the database is rolled back.
+Renderers only read; anything they change in the database is rolled back. A renderer that finds the email should
+no longer go out (its badge was revoked since) raises `Superseded`: the row ends `superseded`, never retried.
 """
 
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
@@ -39,6 +42,16 @@ _renderers: dict[str, Renderer] = {}
 
 class UnknownKind(Exception):
     """No renderer is registered for a message's kind in this process."""
+
+
+class Superseded(Exception):
+    """Raised by a renderer: this email must not be sent any more, for `reason` (shown to admins as "not sent:
+    reason"). `subject` is what it would have been, so that the admins recognise it."""
+
+    def __init__(self, reason: str, *, subject: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.subject = subject
 
 
 # -- queueing (web requests and services: no commit) ----------------------------------------------------------
@@ -110,6 +123,16 @@ def failed_mail(registration_id: int, limit: int) -> list[MailMessage]:
     ).all()
 
 
+def superseded_mail(registration_id: int, limit: int) -> list[MailMessage]:
+    """The newest emails of one platform that were not sent because they no longer applied."""
+    return db.session.scalars(
+        db.select(MailMessage)
+        .where(_of_registration(registration_id), MailMessage.status == MailStatus.SUPERSEDED.value)
+        .order_by(MailMessage.id.desc())
+        .limit(limit)
+    ).all()
+
+
 def mail_counts(registration_id: int) -> dict[str, int]:
     """How many emails of one platform are in each status."""
     counts = {status.value: 0 for status in MailStatus}
@@ -131,7 +154,9 @@ def find_mail(registration_id: int, message_id: int) -> MailMessage | None:
 
 # -- the worker ------------------------------------------------------------------------------------------------
 def lease_seconds() -> float:
-    """How long a claimed email is a worker's own: longer than one SMTP conversation can take."""
+    """How long a claimed email is a worker's own: longer than one SMTP conversation can take. The lease is renewed
+    right before each message is sent, so this bounds one conversation, not a batch (MAIL_LEASE_SECONDS, when set,
+    must be longer than the longest conversation too)."""
     configured = current_app.config.get("MAIL_LEASE_SECONDS")
     if configured:
         return float(configured)
@@ -176,14 +201,19 @@ def _mine(message_id: int, worker_id: str):
             MailMessage.status == MailStatus.SENDING.value)
 
 
-def _renew_lease(message_id: int, worker_id: str) -> bool:
-    result = db.session.execute(
-        update(MailMessage).where(*_mine(message_id, worker_id))
+def _renew_lease(message_id: int, worker_id: str, held: Sequence[int] = ()) -> bool:
+    """A full lease from now for this message and the rest of the worker's batch (`held`), in one UPDATE; whether
+    this message is still ours (a row another worker took meanwhile is left alone)."""
+    renewed = db.session.scalars(
+        update(MailMessage)
+        .where(MailMessage.id.in_([message_id, *held]), MailMessage.leased_by == worker_id,
+               MailMessage.status == MailStatus.SENDING.value)
         .values(leased_until=utcnow() + timedelta(seconds=lease_seconds()))
+        .returning(MailMessage.id)
         .execution_options(synchronize_session=False)
-    )
+    ).all()
     db.session.commit()
-    return result.rowcount == 1
+    return message_id in renewed
 
 
 def _finish(message_id: int, worker_id: str, **values) -> bool:
@@ -195,6 +225,10 @@ def _finish(message_id: int, worker_id: str, **values) -> bool:
     )
     db.session.commit()
     return result.rowcount == 1
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 def _complete_headers(email: EmailMessage, message: MailMessage) -> None:
@@ -229,10 +263,11 @@ def _render(message: MailMessage) -> EmailMessage:
     return email
 
 
-def process(message_id: int, worker_id: str, *, renew: bool = True) -> str | None:
-    """Render, send and record one leased email; its new status (None when it is no longer ours)."""
-    if renew and not _renew_lease(message_id, worker_id):
-        return None
+def process(message_id: int, worker_id: str, *, held: Sequence[int] = ()) -> str | None:
+    """Render, send and record one leased email; its new status (None when it is no longer ours).
+
+    `held`: the rest of this worker's batch, whose lease is renewed with this message's right before it is sent.
+    """
     message = db.session.get(MailMessage, message_id)
     if message is None or message.status != MailStatus.SENDING.value or message.leased_by != worker_id:
         db.session.rollback()
@@ -240,6 +275,15 @@ def process(message_id: int, worker_id: str, *, renew: bool = True) -> str | Non
     attempts = message.attempts + 1
     try:
         email = _render(message)
+    except Superseded as decision:
+        db.session.rollback()
+        values = {"status": MailStatus.SUPERSEDED.value, "last_error": (decision.reason or "")[:MAX_ERROR_LENGTH]}
+        if decision.subject:
+            values["subject"] = _one_line(decision.subject)[:MAX_SUBJECT_LENGTH]
+        if _finish(message_id, worker_id, **values):
+            current_app.logger.info("mail %s not sent: %s", message_id, decision.reason)
+            return MailStatus.SUPERSEDED.value
+        return None
     except UnknownKind:
         db.session.rollback()
         # A worker started from an older release, or a module not imported: wait for one that knows the kind.
@@ -252,6 +296,10 @@ def process(message_id: int, worker_id: str, *, renew: bool = True) -> str | Non
                                f"The email could not be composed: {error!r}", permanent=True)
     subject = str(email.get("Subject", ""))[:MAX_SUBJECT_LENGTH]
     db.session.rollback()  # renderers only read; and no transaction stays open during the SMTP conversation
+    # A full lease from the moment it is handed over: the conversation cannot outlast it (`lease_seconds`), and a
+    # message another worker took while this one was rendered (its lease had run out) is left to that worker.
+    if not _renew_lease(message_id, worker_id, held):
+        return None
     try:
         transport.send(current_app._get_current_object(), email, mail_id=message_id)
     except transport.DeliveryError as error:
@@ -289,13 +337,10 @@ def run_once(app: Flask, *, worker_id: str | None = None, limit: int | None = No
     worker_id = worker_id or uuid.uuid4().hex
     with app.app_context():
         try:
-            claimed_at = time.monotonic()
             claimed = claim(worker_id, limit or app.config["MAIL_BATCH_SIZE"])
-            for message_id in claimed:
-                # The claim's lease covers the first messages; later ones get a fresh lease before they go.
-                renew = time.monotonic() - claimed_at > lease_seconds() / 2
+            for position, message_id in enumerate(claimed):
                 try:
-                    process(message_id, worker_id, renew=renew)
+                    process(message_id, worker_id, held=claimed[position + 1:])
                 except Exception:  # the database went away mid-message: the lease brings it back later
                     db.session.rollback()
                     app.logger.exception("mail %s: could not be processed; it is claimed again later", message_id)

@@ -33,7 +33,7 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.CheckConstraint("status <> 'sending' OR leased_until IS NOT NULL", name=op.f('ck_mail_message_sending_has_lease')),
-    sa.CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed')", name=op.f('ck_mail_message_status_known')),
+    sa.CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed', 'superseded')", name=op.f('ck_mail_message_status_known')),
     sa.CheckConstraint('attempts >= 0', name=op.f('ck_mail_message_attempts_not_negative')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_mail_message'))
     )
@@ -88,6 +88,7 @@ def upgrade():
     sa.Column('recipient_hash', sa.String(length=80), nullable=True),
     sa.Column('assertion', sa.JSON(), nullable=True),
     sa.Column('credential_jwt', sa.Text(), nullable=True),
+    sa.Column('status_index', sa.Integer(), nullable=True),
     sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('revocation_reason', sa.Text(), nullable=True),
     sa.Column('revoked_by_id', sa.Integer(), nullable=True),
@@ -95,6 +96,7 @@ def upgrade():
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("display_name IN ('full', 'initials', 'hidden')", name=op.f('ck_badge_badge_display_name_known')),
     sa.CheckConstraint("status <> 'issued' OR issued_at IS NOT NULL", name=op.f('ck_badge_badge_issued_has_issued_at')),
+    sa.CheckConstraint("status = 'awaiting_email' OR status_index IS NOT NULL", name=op.f('ck_badge_badge_issued_has_status_index')),
     sa.CheckConstraint("status <> 'revoked' OR revoked_at IS NOT NULL", name=op.f('ck_badge_badge_revoked_has_revoked_at')),
     sa.CheckConstraint("status IN ('awaiting_email', 'issued', 'revoked')", name=op.f('ck_badge_badge_status_known')),
     sa.ForeignKeyConstraint(['assessment_id'], ['assessment_assessment.id'], name=op.f('fk_badge_badge_assessment_id_assessment_assessment'), ondelete='CASCADE'),
@@ -111,6 +113,20 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_badge_badge_enrollment_id'), ['enrollment_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_badge_badge_microcredential_id'), ['microcredential_id'], unique=False)
         batch_op.create_index('ix_badge_badge_user', ['user_id', 'id'], unique=False)
+
+    op.create_table('badge_revoked_status',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('issuer_profile_id', sa.Integer(), nullable=False),
+    sa.Column('status_index', sa.Integer(), nullable=False),
+    sa.Column('badge_id', sa.Integer(), nullable=False),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['badge_id'], ['badge_badge.id'], name=op.f('fk_badge_revoked_status_badge_id_badge_badge'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['issuer_profile_id'], ['catalog_issuer_profile.id'], name=op.f('fk_badge_revoked_status_issuer_profile_id_catalog_issuer_profile')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_badge_revoked_status')),
+    sa.UniqueConstraint('issuer_profile_id', 'status_index', name=op.f('uq_badge_revoked_status_issuer_profile_id_status_index'))
+    )
+    with op.batch_alter_table('badge_revoked_status', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_badge_revoked_status_badge_id'), ['badge_id'], unique=False)
 
     op.create_table('badge_event',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -159,6 +175,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_badge_event_at'))
 
     op.drop_table('badge_event')
+    with op.batch_alter_table('badge_revoked_status', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_badge_revoked_status_badge_id'))
+
+    op.drop_table('badge_revoked_status')
     with op.batch_alter_table('badge_badge', schema=None) as batch_op:
         batch_op.drop_index('ix_badge_badge_user')
         batch_op.drop_index(batch_op.f('ix_badge_badge_microcredential_id'))

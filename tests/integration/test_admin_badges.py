@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from lti_tool.badges import queries
+from lti_tool.badges.status_list import REISSUE_BASE
 from lti_tool.extensions import db
 from lti_tool.mail import outbox
 from tests.assessment_road import at_once
@@ -89,11 +90,16 @@ def jwt_payload(token: str) -> dict:
     return jwt.decode(token, options={"verify_signature": False})
 
 
-def status_bit(live_tool, badge_uuid: str) -> int:
-    """The badge's bit in its OB 3.0 status list, read as a verifier reads it (Bitstring Status List §3.2)."""
+def current_credential(live_tool, badge_uuid: str) -> str:
     credential = get(live_tool, f"/ob/v3/credentials/{badge_uuid}")
     assert credential.status_code == 200
-    status = jwt_payload(credential.text)["credentialStatus"]
+    return credential.text
+
+
+def status_bit(live_tool, badge_uuid: str | None = None, *, credential_jwt: str | None = None) -> int:
+    """The bit of the badge's current OB 3.0 credential (or of `credential_jwt`, a copy kept from earlier) in its
+    status list, read as a verifier reads it (Bitstring Status List §3.2)."""
+    status = jwt_payload(credential_jwt or current_credential(live_tool, badge_uuid))["credentialStatus"]
     assert status["type"] == "BitstringStatusListEntry" and status["statusPurpose"] == "revocation"
     index = int(status["statusListIndex"])
     listing = get(live_tool, status["statusListCredential"].removeprefix(live_tool.url))
@@ -128,6 +134,16 @@ def mail_files(app) -> set[Path]:
 def new_mail(app, before: set[Path]) -> list[email.message.EmailMessage]:
     return [email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
             for path in sorted(mail_files(app) - before)]
+
+
+def revoked_rows(app, badge_uuid: str) -> list[tuple[int, int]]:
+    """(id, status index) of the badge's revoked credentials, oldest first."""
+    from lti_tool.badges.models import Badge, BadgeRevokedStatus
+
+    with app.app_context():
+        return [tuple(row) for row in db.session.execute(
+            db.select(BadgeRevokedStatus.id, BadgeRevokedStatus.status_index).join(Badge)
+            .where(Badge.uuid == badge_uuid).order_by(BadgeRevokedStatus.id))]
 
 
 def events(app, badge_uuid: str) -> list[tuple[str, dict]]:
@@ -253,6 +269,7 @@ def test_revoking_reaches_every_verifier_and_the_earner_and_unrevoking_reverses_
     page = get(live_tool, f"/admin/badges/{badge_uuid}", admin)
     assert page.status_code == 200 and 'id="revoke-form"' in page.text and 'id="unrevoke-form"' not in page.text
     before = mail_files(app)
+    first_jwt = current_credential(live_tool, badge_uuid)  # as the earner downloaded it
 
     done = revoke(live_tool, admin, badge_uuid, follow=False)
     assert done.status_code == 303
@@ -285,11 +302,58 @@ def test_revoking_reaches_every_verifier_and_the_earner_and_unrevoking_reverses_
     assert "Revoked on" not in public.text
     assert get(live_tool, f"/ob/v2/assertions/{badge_uuid}").status_code == 200
     assert assertion_id not in revocation_list(live_tool, app, badge_uuid)
+    # OB 3.0: a revocation is permanent. The copy downloaded earlier stays revoked; the badge has a new
+    # credential at a new index, whose bit is clear.
+    assert status_bit(live_tool, credential_jwt=first_jwt) == 1
     assert status_bit(live_tool, badge_uuid) == 0
+    new_jwt = current_credential(live_tool, badge_uuid)
+    first_status, new_status = jwt_payload(first_jwt)["credentialStatus"], jwt_payload(new_jwt)["credentialStatus"]
+    assert new_status["statusListCredential"] != first_status["statusListCredential"]
+    new_index = badge_row(app, earned.assessment_id).status_index
+    assert new_index == REISSUE_BASE + revoked_rows(app, badge_uuid)[0][0]
     [told] = new_mail(app, before)
     assert told["To"] == "ada@school.example" and "valid again" in told["Subject"]
-    assert events(app, badge_uuid)[-1] == ("un-revoked", {"previous_reason": REASON,
+    assert "Download your badge again" in told.get_body(("plain",)).get_content()
+    assert events(app, badge_uuid)[-1] == ("un-revoked", {"previous_reason": REASON, "status_index": new_index,
                                                           "note": "Checked again: the work is hers."})
+
+
+def test_a_reinstated_badge_can_be_revoked_again_and_every_revoked_credential_stays_revoked(
+        app, live_tool, earned, admin):
+    badge_uuid = earned.badge_uuid
+    first_jwt = current_credential(live_tool, badge_uuid)
+    assert revoke(live_tool, admin, badge_uuid).status_code == 200
+    assert unrevoke(live_tool, admin, badge_uuid).status_code == 200
+    second_jwt = current_credential(live_tool, badge_uuid)
+    assert revoke(live_tool, admin, badge_uuid, reason="Copied after all.").status_code == 200
+
+    # Two revocations, two rows: the first credential's index (its assessment's id), then the new one's.
+    rows = revoked_rows(app, badge_uuid)
+    assert [index for _, index in rows] == [earned.assessment_id, REISSUE_BASE + rows[0][0]]
+    assert badge_row(app, earned.assessment_id).status_index == rows[1][1]
+    assert status_bit(live_tool, credential_jwt=first_jwt) == 1
+    assert status_bit(live_tool, credential_jwt=second_jwt) == 1
+    assert status_bit(live_tool, badge_uuid) == 1
+
+    # Reinstated again: a third index, never used before.
+    assert unrevoke(live_tool, admin, badge_uuid).status_code == 200
+    third_jwt = current_credential(live_tool, badge_uuid)
+    assert badge_row(app, earned.assessment_id).status_index == REISSUE_BASE + rows[1][0]
+    assert len({jwt_payload(token)["credentialStatus"]["id"] for token in (first_jwt, second_jwt, third_jwt)}) == 3
+    assert [status_bit(live_tool, credential_jwt=token) for token in (first_jwt, second_jwt, third_jwt)] == [1, 1, 0]
+    assert len(revoked_rows(app, badge_uuid)) == 2
+    public = get(live_tool, f"/badges/{badge_uuid}")
+    assert public.status_code == 200 and 'class="verdict valid"' in public.text
+
+    # The live check reads the bit the served credential names: were a revoked copy served again, it says so.
+    from lti_tool.badges.models import Badge
+
+    with app.app_context():
+        db.session.execute(db.update(Badge).where(Badge.uuid == badge_uuid).values(credential_jwt=second_jwt))
+        db.session.commit()
+    public = get(live_tool, f"/badges/{badge_uuid}")
+    assert 'class="verdict valid"' not in public.text
+    assert "The credential does not carry this badge&#39;s current status entry." in public.text
 
 
 def test_revoking_twice_or_reinstating_an_issued_badge_is_a_clear_409(app, live_tool, earned, admin):

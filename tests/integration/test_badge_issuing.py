@@ -109,10 +109,34 @@ def test_the_earner_receives_the_badge_and_the_record_of_completion_by_email(app
     assert page.status_code == 200 and "Valid" in page.text
 
 
+@pytest.mark.parametrize("odd", ["ada@school.example, ada2@school.example", "Ada <ada@school.example>",
+                                 "ada lovelace@school.example", "ada@localhost"])
+def test_an_odd_email_from_the_lms_never_stops_the_release_the_badge_waits_for_a_confirmed_one(app, platform, odd):
+    earned = earn_badge(app, platform, email_claim=odd)  # earn_badge asserts the release answered 200
+    badge = badge_row(app, earned.assessment_id)
+    assert badge.status == "awaiting_email" and badge.recipient_email is None
+    assert not [m for m in _send_mail(app) if "earned" in (m["Subject"] or "")]
+
+
 def test_a_not_yet_release_issues_no_badge(app, platform):
     earned = earn_badge(app, platform, decision="notyet")
     assert earned.badge_uuid is None
     assert not [m for m in _send_mail(app) if "badge" in (m["Subject"] or "").lower()]
+
+
+def test_an_issued_badge_has_the_status_index_of_its_credential_and_the_database_keeps_it(app, platform):
+    import sqlalchemy as sa
+
+    from lti_tool.badges.models import Badge
+    from lti_tool.extensions import db
+
+    earned = earn_badge(app, platform)
+    badge = badge_row(app, earned.assessment_id)
+    assert badge.status_index == earned.assessment_id  # a first credential: its assessment's id
+    with app.app_context(), pytest.raises(sa.exc.IntegrityError):
+        db.session.execute(db.update(Badge).where(Badge.uuid == earned.badge_uuid).values(status_index=None))
+    waiting = earn_badge(app, platform, person="learner-2", share_email=False)
+    assert badge_row(app, waiting.assessment_id).status_index is None  # no credential yet
 
 
 def test_a_tampered_or_foreign_credential_fails_verification(app, platform, live_tool):
@@ -147,6 +171,7 @@ def test_a_revoked_badge_fails_both_verifications_and_an_unrevoked_one_passes_ag
 
     earned = earn_badge(app, platform)
     jwt_text = _get(live_tool, f"/ob/v3/credentials/{earned.badge_uuid}").text
+    badgeclass_url = _get(live_tool, f"/ob/v2/assertions/{earned.badge_uuid}").json()["badge"]
     with app.app_context():
         badge = db.session.scalar(db.select(Badge).where(Badge.uuid == earned.badge_uuid))
         issuing.revoke(badge, None, "Evidence was not the educator's own work.")
@@ -157,17 +182,44 @@ def test_a_revoked_badge_fails_both_verifications_and_an_unrevoked_one_passes_ag
     assertion = _get(live_tool, f"/ob/v2/assertions/{earned.badge_uuid}")
     assert assertion.status_code == 410 and assertion.json()["revoked"] is True
     assert assertion.json()["revocationReason"] == "Evidence was not the educator's own work."
-    issuer = _get(live_tool, "/ob/v2/badgeclasses/self-assessment-growth").json()["issuer"]
+    issuer = requests.get(badgeclass_url, timeout=10).json()["issuer"]
     revocations = requests.get(requests.get(issuer, timeout=10).json()["revocationList"], timeout=10).json()
     assert [r["id"] for r in revocations["revokedAssertions"]] == [assertion.json()["id"]]
     assert validate_ob2(f"{live_tool.url}/ob/v2/assertions/{earned.badge_uuid}")["revoked"] is True
+    # Not handed out again (the verification page still shows the image, greyed out).
+    for path in ("credential.jwt", "assertion.json", "badge.png?download=1", "badge.svg?download=1"):
+        gone = _get(live_tool, f"/badges/{earned.badge_uuid}/{path}")
+        assert gone.status_code == 410 and "revoked by its issuer" in gone.text, path
+    assert _get(live_tool, f"/badges/{earned.badge_uuid}/badge.png").status_code == 200
 
     with app.app_context():
         badge = db.session.scalar(db.select(Badge).where(Badge.uuid == earned.badge_uuid))
         issuing.unrevoke(badge, None, "Appeal upheld.")
         db.session.commit()
-    assert _verify(jwt_text).status == "Verified"
     assert_valid_ob2(f"{live_tool.url}/ob/v2/assertions/{earned.badge_uuid}", recipient_email=LEARNER_EMAIL)
+    # OB 3.0: a revocation is permanent, so the credential seen revoked stays revoked...
+    assert _verify(jwt_text).status == "Revoked"
+    # ...and the badge has a new one: the same id, a new status index whose bit is clear, signed again.
+    new_jwt = _get(live_tool, f"/ob/v3/credentials/{earned.badge_uuid}").text
+    reinstated, old = _verify(new_jwt), _verify(jwt_text)
+    assert reinstated.status == "Verified" and reinstated.ok, reinstated.summary()
+    assert reinstated.credential["id"] == old.credential["id"]
+    new_status, old_status = reinstated.credential["credentialStatus"], old.credential["credentialStatus"]
+    # (An index counts within its list: the new credential's is in another list, 1024 onwards.)
+    assert ((new_status["statusListCredential"], new_status["statusListIndex"])
+            != (old_status["statusListCredential"], old_status["statusListIndex"]))
+    assert new_status["id"] != old_status["id"]
+    assert reinstated.credential["awardedDate"] == old.credential["validFrom"] == old.credential["awardedDate"]
+    assert reinstated.credential["validFrom"] >= old.credential["validFrom"]
+    # Everything handed out from now on carries it: the downloads and the baked images.
+    from lti_tool.badges.baking import unbake_png, unbake_svg
+
+    assert _get(live_tool, f"/badges/{earned.badge_uuid}/credential.jwt").text == new_jwt
+    png = _get(live_tool, f"/badges/{earned.badge_uuid}/badge.png?download=1")
+    assert unbake_png(png.content, "openbadgecredential") == new_jwt
+    assert unbake_svg(_get(live_tool, f"/badges/{earned.badge_uuid}/badge.svg?download=1").text)["ob3"] == new_jwt
+    page = _get(live_tool, f"/badges/{earned.badge_uuid}")
+    assert page.status_code == 200 and "Revoked on" not in page.text and 'class="verdict valid"' in page.text
 
 
 def test_badges_signed_before_a_key_rotation_still_verify_after_the_old_key_is_retired(app, platform, live_tool):
@@ -215,7 +267,7 @@ def test_a_badge_that_expires_says_so_to_verifiers(app, platform, live_tool):
 
 def test_unknown_badges_and_documents_answer_404(app, platform, live_tool):
     for path in ("/ob/v2/assertions/not-a-uuid", "/ob/v2/assertions/00000000-0000-0000-0000-000000000000",
-                 "/ob/v3/credentials/00000000-0000-0000-0000-000000000000", "/ob/v2/badgeclasses/nope",
+                 "/ob/v3/credentials/00000000-0000-0000-0000-000000000000", "/ob/v2/issuers/1/badgeclasses/nope",
                  "/ob/v2/issuers/999999", "/ob/v3/status/999999/0", "/ob/keys/nope",
                  "/badges/00000000-0000-0000-0000-000000000000/badge.png", "/badges/images/nope.png"):
         assert _get(live_tool, path).status_code == 404, path

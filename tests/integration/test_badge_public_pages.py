@@ -375,7 +375,8 @@ def test_an_unknown_or_garbled_badge_is_not_found(app, catalog, live_tool, name)
 
 # -- the criteria and issuer pages ----------------------------------------------------------------------------
 def test_the_criteria_page_states_the_competency_the_alignment_points_at_and_the_rubric(app, earned, live_tool):
-    badgeclass = requests.get(f"{live_tool.url}/ob/v2/badgeclasses/{SLUG}", timeout=30).json()
+    assertion = requests.get(f"{live_tool.url}/ob/v2/assertions/{earned[0].uuid}", timeout=30).json()
+    badgeclass = requests.get(assertion["badge"], timeout=30).json()
     target = badgeclass["alignment"][0]["targetUrl"]
     address, _, anchor = target.partition("#")
     assert address == badgeclass["criteria"]["id"] == f"{live_tool.url}/badges/achievements/{SLUG}"

@@ -246,3 +246,14 @@ def test_catalog_manager_command(runner, app, platform):
     assert "manages the catalog" not in runner.invoke(args=["platforms", "list"]).output
     runner.invoke(args=["platforms", "catalog-manager", str(registration_id), "--on"])
     assert "manages the catalog" in runner.invoke(args=["platforms", "list"]).output
+
+
+def test_production_refuses_to_start_without_base_url(tmp_path_factory):
+    """Badges carry addresses made from BASE_URL for good: production never takes them from a request's Host."""
+    from lti_tool import create_app
+    from tests import conftest
+
+    overrides = conftest.test_overrides(tmp_path_factory)
+    with pytest.raises(RuntimeError, match="BASE_URL must be set in production"):
+        create_app("production", overrides)
+    assert create_app("production", {**overrides, "BASE_URL": "https://mcb.example.edu"}).config["BASE_URL"]

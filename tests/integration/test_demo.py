@@ -321,7 +321,8 @@ def test_the_tools_own_service_clients_work_against_the_demo(demo):
 
 
 def test_production_has_no_demo(tmp_path_factory):
-    app = create_app("production", {**_overrides(tmp_path_factory), "DEMO_ENABLED": False})
+    app = create_app("production", {**_overrides(tmp_path_factory), "DEMO_ENABLED": False,
+                                    "BASE_URL": "https://mcb.example.edu"})
     try:
         conftest.prepare_database(app)
         assert "demo" not in app.blueprints

@@ -4,12 +4,14 @@ file backend as the demo LMS shows it."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import ipaddress
 import re
 import socket
 import ssl
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
@@ -45,6 +47,7 @@ EARNER = "ada@school.example"
 REFUSED = "nobody@school.example"
 KIND = "test_badge_with_attachments"
 BROKEN_KIND = "test_renderer_that_raises"
+SUPERSEDED_KIND = "test_renderer_that_supersedes"
 
 
 def _png() -> bytes:
@@ -76,8 +79,14 @@ def render_broken(payload: dict) -> EmailMessage:
     raise RuntimeError(f"the template for {payload['title']} is missing")
 
 
+def render_superseded(payload: dict) -> EmailMessage:
+    raise outbox.Superseded("the badge was revoked before the email went out",
+                            subject=f"You earned “{payload['title']}”")
+
+
 outbox.register_renderer(KIND, render_with_attachments)
 outbox.register_renderer(BROKEN_KIND, render_broken)
+outbox.register_renderer(SUPERSEDED_KIND, render_superseded)
 
 
 def payload(**extra) -> dict:
@@ -138,6 +147,18 @@ class Mailbox:
 
     def messages(self) -> list[EmailMessage]:
         return [BytesParser(policy=policy.default).parsebytes(data) for _, _, data in self.received]
+
+
+class SlowMailbox(Mailbox):
+    """A mail server that takes its time over DATA (`delays`: recipient → seconds), as a busy relay does."""
+
+    def __init__(self, delays: dict[str, float]):
+        super().__init__()
+        self.delays = delays
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's hook name
+        await asyncio.sleep(self.delays.get(envelope.rcpt_tos[0], 0))
+        return await super().handle_DATA(server, session, envelope)
 
 
 class SmtpServer:
@@ -422,6 +443,85 @@ def test_a_lease_that_ran_out_is_claimed_again_and_sent_once(app_context, smtp):
         assert outbox.process(message.id, "worker-that-dies") is None
     assert len(smtp.mailbox.received) == 1
     assert row(message.id).status == "sent"
+
+
+def test_a_batch_of_slow_sends_stays_its_workers_and_each_message_goes_out_once(app_context, smtp, monkeypatch):
+    """The lease is renewed right before each message is sent (for the rest of the batch too): with a lease of 2 s
+    and a first send of 0.6 s, the second message (1.6 s) starts with a fresh lease instead of the 1.4 s left of
+    the claim's — without it, another worker takes it over at 2 s while it is still being sent."""
+    lease = 2.0
+    monkeypatch.setitem(app_context.config, "MAIL_LEASE_SECONDS", lease)
+    delays = {"first@school.example": 0.3 * lease, "second@school.example": 0.8 * lease,
+              "third@school.example": 0.8 * lease}
+    smtp.mailbox = SlowMailbox(delays)
+    smtp.start()
+    messages = [outbox.enqueue(KIND, address, payload()) for address in delays]
+    db.session.commit()
+    ids = [message.id for message in messages]
+    db.session.remove()
+    first_done = threading.Event()
+    results: dict[str, int] = {}
+
+    def first_worker() -> None:
+        try:
+            results["worker-1"] = outbox.run_once(app_context, worker_id="worker-1")
+        finally:
+            first_done.set()
+
+    thread = threading.Thread(target=first_worker)
+    started = time.monotonic()
+    thread.start()
+    taken_over = 0
+    while not first_done.wait(0.05):  # a second worker, polling as run_forever does, the whole time
+        if time.monotonic() - started > 0.1:  # once the first has claimed its batch
+            taken_over += outbox.run_once(app_context, worker_id="worker-2")
+    thread.join(30)
+
+    assert results["worker-1"] == 3
+    assert taken_over == 0  # nothing the first worker held was claimed again while it was sending
+    assert time.monotonic() - started > 1.5 * lease  # the batch did outlast one lease
+    assert sorted(recipients[0] for _, recipients, _ in smtp.mailbox.received) == sorted(delays)  # each once
+    assert [row(message_id).status for message_id in ids] == ["sent"] * 3
+    assert outbox.run_once(app_context, worker_id="worker-2") == 0
+    assert len(smtp.mailbox.received) == 3
+
+
+def test_an_email_its_renderer_supersedes_is_never_sent_nor_retried(app, smtp, platform, browser, live_tool,
+                                                                   admin_ltik):
+    registration_id = _registration_id(app, platform)
+    smtp.start()
+    with app.app_context():
+        message = outbox.enqueue(SUPERSEDED_KIND, EARNER, payload(registration_id=registration_id))
+        db.session.commit()
+        message_id = message.id
+
+        assert outbox.run_once(app) == 1
+
+        kept = row(message_id)
+        assert (kept.status, kept.attempts) == ("superseded", 0)
+        assert kept.last_error == "the badge was revoked before the email went out"
+        assert kept.subject == "You earned “Reflective Practice”"
+        assert kept.leased_by is None and kept.leased_until is None and kept.sent_at is None
+        make_due(message_id)
+        assert outbox.run_once(app) == 0  # a final state: never claimed again
+        from lti_tool.core.errors import Conflict
+
+        with pytest.raises(Conflict):
+            outbox.retry(row(message_id))
+        db.session.rollback()
+    assert smtp.mailbox.received == []
+
+    page = browser.get(f"{live_tool.url}/admin/outbox/", params={"ltik": admin_ltik})
+    assert page.status_code == 200
+    assert '<td data-mail-status="superseded">1</td>' in page.text
+    assert '<td data-mail-status="failed" class="">0</td>' in page.text  # counted apart from failures
+    listed = page.text.split(f'<tr id="mail-{message_id}"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-mail-status="superseded"' in listed and EARNER in listed
+    assert "not sent: the badge was revoked before the email went out" in listed
+    assert "You earned “Reflective Practice”" in unescape(listed)
+    assert f"/admin/outbox/mail/{message_id}/retry" not in page.text  # nothing to send again
+    retried = browser.post(f"{live_tool.url}/admin/outbox/mail/{message_id}/retry", data={"ltik": admin_ltik})
+    assert retried.status_code == 409
 
 
 def test_workers_claiming_at_the_same_time_never_share_an_email(app_context, smtp):

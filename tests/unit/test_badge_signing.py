@@ -25,13 +25,20 @@ def test_a_token_the_tool_signed_verifies_and_gives_its_payload(request_context)
     assert check.ok and check.payload == {"id": "urn:x", "name": "Ada"}
 
 
+def test_the_check_does_not_depend_on_the_host_the_page_is_read_through(app):
+    with app.test_request_context(base_url="https://tool.example"):
+        token = signing.sign({"id": "urn:x"})
+    with app.test_request_context(base_url="http://localhost:5000"):
+        assert signing.verify(token).ok
+
+
 def _with_header(header: str, **changes) -> str:
     return _b64({**json.loads(base64.urlsafe_b64decode(header + "==")), **changes})
 
 
 def _kid_elsewhere(header: str) -> str:
     kid = json.loads(base64.urlsafe_b64decode(header + "=="))["kid"].rsplit("/", 1)[1]
-    return _with_header(header, kid=f"https://elsewhere.example/ob/keys/{kid}")  # the right key, another site
+    return _with_header(header, kid=f"https://elsewhere.example/keys/{kid}")  # the right key, another address
 
 
 @pytest.mark.parametrize(("mangle", "says"), [
