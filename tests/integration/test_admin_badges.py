@@ -26,7 +26,6 @@ from lti_tool.mail import outbox
 from tests.assessment_road import at_once
 from tests.badge_road import badge_row, earn_badge
 from tests.platform.browser import PlatformBrowser
-from tests.platform.fixtures import fresh_services, register_platform, serve_platform
 
 pytestmark = pytest.mark.usefixtures("running_term")
 
@@ -36,22 +35,6 @@ REASON = "The evidence was found to be copied from another educator's portfolio.
 
 
 # -- helpers --------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def other_platform_server(live_tool):
-    """A second, independent LMS with its own keys, client id and issuer."""
-    platform, server = serve_platform(live_tool, client_id="tool-client-badges-other")
-    yield platform
-    server.stop()
-
-
-@pytest.fixture
-def other_platform(app, other_platform_server):
-    other_platform_server.plans.clear()
-    fresh_services(other_platform_server)
-    register_platform(app, other_platform_server)
-    return other_platform_server
-
-
 @pytest.fixture
 def earned(app, platform):
     return earn_badge(app, platform)

@@ -17,7 +17,6 @@ from itsdangerous import URLSafeTimedSerializer
 
 from tests.assessment_road import SLUG, all_levels, assessment_ids, form_fields, submit_work
 from tests.platform.browser import PlatformBrowser
-from tests.platform.fixtures import fresh_services, register_platform, serve_platform
 from tests.platform.platform import (
     INSTRUCTOR_SUB_ROLE,
     PEOPLE,
@@ -38,22 +37,6 @@ def _other_course_assessor(monkeypatch):
     monkeypatch.setitem(PEOPLE, OTHER_COURSE_ASSESSOR,
                         Person("user-assessor-course-2", "Hedy", "Lamarr", "hedy.lamarr@school.example"))
     monkeypatch.setitem(ROLES, OTHER_COURSE_ASSESSOR, [INSTRUCTOR_SUB_ROLE + "TeachingAssistant"])
-
-
-@pytest.fixture(scope="module")
-def other_platform_server(live_tool):
-    """A second, independent LMS with its own keys, client id and issuer, served on its own port."""
-    platform, server = serve_platform(live_tool, client_id="tool-client-other")
-    yield platform
-    server.stop()
-
-
-@pytest.fixture
-def other_platform(app, other_platform_server):
-    other_platform_server.plans.clear()
-    fresh_services(other_platform_server)
-    register_platform(app, other_platform_server)
-    return other_platform_server
 
 
 # -- who ------------------------------------------------------------------------------------------------------

@@ -93,6 +93,23 @@ def platform(app, platform_server):
     return platform_server
 
 
+@pytest.fixture(scope="session")
+def other_platform_server(live_tool):
+    """A second, independent LMS with its own keys, client id and issuer, served on its own port."""
+    platform, server = serve_platform(live_tool, client_id="tool-client-other")
+    yield platform
+    server.stop()
+
+
+@pytest.fixture
+def other_platform(app, other_platform_server):
+    """The second LMS, registered in the tool too, with fresh state: one platform must never see another's."""
+    other_platform_server.plans.clear()
+    fresh_services(other_platform_server)
+    register_platform(app, other_platform_server)
+    return other_platform_server
+
+
 @pytest.fixture
 def browser(platform):
     return PlatformBrowser(platform)
