@@ -271,3 +271,14 @@ def test_unknown_badges_and_documents_answer_404(app, platform, live_tool):
                  "/ob/v2/issuers/999999", "/ob/v3/status/999999/0", "/ob/keys/nope",
                  "/badges/00000000-0000-0000-0000-000000000000/badge.png", "/badges/images/nope.png"):
         assert _get(live_tool, path).status_code == 404, path
+
+
+def test_the_status_list_is_dated_back_so_a_verifier_whose_clock_is_behind_accepts_it(app, platform, live_tool):
+    import time
+
+    earned = earn_badge(app, platform)
+    jwt_text = _get(live_tool, f"/ob/v3/credentials/{earned.badge_uuid}").text
+    list_url = _verify(jwt_text).credential["credentialStatus"]["statusListCredential"]
+    status_jwt = requests.get(list_url, timeout=10).text
+    claims = json.loads(base64.urlsafe_b64decode(status_jwt.split(".")[1] + "=="))
+    assert claims["nbf"] <= time.time() - 240  # a verifier four minutes behind still finds it valid
