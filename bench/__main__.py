@@ -94,41 +94,101 @@ class Outcome:
 
 
 def launch_section(args, outcome: Outcome) -> None:
-    """The launch benchmark (unchanged): gunicorn, the platform, /healthz and whole launches in the same run."""
+    """This tool and the minimal pylti1p3 tool (bench/minimal_tool.py), each under gunicorn with the same settings
+    and workers and its own instance of the independent platform, measured in the same run."""
     workdir = Path(tempfile.mkdtemp(prefix="mcb-bench-"))
-    port = free_port()
+    port, minimal_port = free_port(), free_port()
     env = tool_environment(workdir, port)
-    tool_url = env["BASE_URL"]
-    platform_server = gunicorn = None
+    platform_server = minimal_platform = gunicorn = minimal = None
     try:
         print(f"bench: temp dir {workdir}; database {env['DATABASE_URL'].split('@')[-1]}; "
-              f"cache {'redis' if env.get('REDIS_URL') else 'filesystem'}", flush=True)
-        platform_server = PlatformServer(tool_url).start()
-        platform = platform_server.platform
-        set_up_tool(env, platform)
-        gunicorn = Gunicorn(env, port, args.workers, workdir / "gunicorn.log")
+              f"cache {'redis' if env.get('REDIS_URL') else 'filesystem'} (both tools)", flush=True)
+        platform_server = PlatformServer(env["BASE_URL"]).start()
+        set_up_tool(env, platform_server.platform, catalog=True)
+        gunicorn = Gunicorn(env, port, args.workers, workdir / "gunicorn.log", config=COUNTING_CONFIG)
         gunicorn.start()  # assigned first: a Ctrl-C during start-up still stops it
-        print(f"bench: gunicorn -c deploy/gunicorn.conf.py ({args.workers} sync workers, APP_ENV=production) "
-              f"at {tool_url}; platform at {platform_server.url}", flush=True)
+        minimal_url = f"http://127.0.0.1:{minimal_port}"
+        minimal_platform = PlatformServer(minimal_url).start()
+        minimal = Gunicorn(minimal_environment(workdir, minimal_port, minimal_platform.platform, env), minimal_port,
+                           args.workers, workdir / "minimal.log", config=COUNTING_CONFIG,
+                           app="bench.minimal_tool:create_app()")
+        minimal.start()
+        print(f"bench: gunicorn -c {COUNTING_CONFIG} ({args.workers} sync workers each): this tool "
+              f"(APP_ENV=production) at {gunicorn.url}, the minimal pylti1p3 tool at {minimal.url}", flush=True)
         figures: dict = {}
-        status = run(args, gunicorn, platform_server, figures)
+        servers = [Server("this tool", gunicorn, platform_server, {"microcredential": BENCH_SLUG}),
+                   Server("minimal pylti1p3 tool", minimal, minimal_platform, None)]
+        status = run(args, servers, figures)
         outcome.ok = status == 0
         outcome.rows = launch_rows(figures)
     finally:
+        for stoppable in (minimal, minimal_platform):
+            if stoppable is not None:
+                stoppable.stop()
         tear_down(gunicorn, platform_server, workdir, keep=args.keep, label="bench")
+
+
+COUNTING_CONFIG = "bench/gunicorn_counting.py"
+BENCH_SLUG = "self-assessment-growth"  # the educator lands on the submission page of this micro-credential
+
+
+def minimal_environment(workdir: Path, port: int, platform, tool_env: dict) -> dict:
+    """The minimal tool's settings: the platform it trusts, a fresh signing key, the tool's cache backend."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file = workdir / "minimal-key.pem"
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    env = dict(tool_env, GUNICORN_BIND=f"127.0.0.1:{port}", CACHE_DIR=str(workdir / "minimal-cache"),
+               MINIMAL_ISSUER=platform.issuer, MINIMAL_CLIENT_ID=platform.client_id,
+               MINIMAL_AUTH_URL=platform.auth_url, MINIMAL_TOKEN_URL=platform.token_url,
+               MINIMAL_JWKS_URL=platform.jwks_url, MINIMAL_DEPLOYMENT_ID=platform.deployment_id,
+               MINIMAL_KEY_FILE=str(key_file))
+    return env
+
+
+@dataclass
+class Server:
+    """One tool under test: its gunicorn, its platform, what its launches carry."""
+
+    name: str
+    gunicorn: Gunicorn
+    platform_server: PlatformServer
+    custom: dict | None
+    pages: list[float] = field(default_factory=list)
+    timings: list = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    page_wall: float = 0.0
+    launch_wall: float = 0.0
 
 
 def launch_rows(f: dict) -> list[tuple[str, str]]:
     if not f:
         return [("launches", "warm-up failed")]
+    ours, minimal = f["this tool"], f["minimal pylti1p3 tool"]
     return [
-        ("launches/s (end to end)", f"{f['per_second']:.1f}  ({f['ok']} of {f['count']} succeeded)"),
-        ("launch p50 / p95, end to end", f"{f['p50'] * 1000:.1f} / {f['p95'] * 1000:.1f} ms"),
-        ("launch p50 / p95, tool share", f"{f['tool_p50'] * 1000:.1f} / {f['tool_p95'] * 1000:.1f} ms"),
-        ("trivial page /healthz p50 / p95", f"{f['page_p50'] * 1000:.1f} / {f['page_p95'] * 1000:.1f} ms  "
-                                            f"({f['page_per_second']:.0f}/s)"),
-        ("tool share / trivial page, p50", f"{f['ratio']:.2f}x  (target <= {TARGET_RATIO:.0f}x: {f['verdict']})"),
-        ("outbound calls, warm launches", f"{f['warm_outbound'] or 'none'}"),
+        ("launch / trivial GET, p50: this tool", f"{ours['ratio']:.2f}x  ({ours['tool_p50'] * 1000:.1f} ms / "
+                                                 f"{ours['page_p50'] * 1000:.2f} ms)"),
+        ("launch / trivial GET, p50: minimal tool", f"{minimal['ratio']:.2f}x  ({minimal['tool_p50'] * 1000:.1f} ms / "
+                                                    f"{minimal['page_p50'] * 1000:.2f} ms)"),
+        ("  target: this tool's ratio <= the minimal tool's", f['verdict']),
+        ("  server side (gunicorn's times), this tool / minimal",
+         f"{ours.get('server_ratio', float('nan')):.2f}x / {minimal.get('server_ratio', float('nan')):.2f}x"),
+        ("launch p50 / p95 at 4 clients, tool share",
+         f"{ours['tool_p50'] * 1000:.1f} / {ours['tool_p95'] * 1000:.1f} ms  "
+         f"(minimal: {minimal['tool_p50'] * 1000:.1f} / {minimal['tool_p95'] * 1000:.1f} ms)"),
+        ("launch p50 / p95 at 4 clients, end to end", f"{ours['p50'] * 1000:.1f} / {ours['p95'] * 1000:.1f} ms"
+                                                      f"  (minimal: {minimal['p50'] * 1000:.1f} / "
+                                                      f"{minimal['p95'] * 1000:.1f} ms)"),
+        ("per launch: SQL statements; cache writes / reads", f"{ours['sql']}; {ours['cache_writes']} / "
+                                                              f"{ours['cache_reads']}  (minimal: {minimal['sql']}; "
+                                                              f"{minimal['cache_writes']} / {minimal['cache_reads']})"),
+        ("launches/s (end to end)", f"{ours['per_second']:.1f}  ({ours['ok']} of {ours['count']} succeeded; minimal "
+                                    f"{minimal['per_second']:.1f})"),
+        ("outbound calls, warm launches", f"{ours['warm_outbound'] or 'none'}  (minimal: "
+                                          f"{minimal['warm_outbound'] or 'none'})"),
     ]
 
 
@@ -299,7 +359,9 @@ def summary(outcomes: list[Outcome]) -> None:
     print(f"FAIL: {', '.join(failed)}" if failed else "PASS: every section")
 
 
-SERVER_PATHS = {"/healthz": "healthz", "/lti/login": "login", "/lti/launch": "launch", "/lti/home": "landing"}
+SERVER_PATHS = {"/healthz": "healthz", "/lti/login": "login", "/lti/launch": "launch", "/lti/home": "landing",
+                "/submission/": "landing"}
+ROUNDS = 3  # the measured work is split in rounds that alternate between the servers (same conditions for both)
 
 
 def server_side_times(access_log: Path, offset: int) -> dict[str, list[float]]:
@@ -307,81 +369,118 @@ def server_side_times(access_log: Path, offset: int) -> dict[str, list[float]]:
     return access_log_times(access_log, offset, SERVER_PATHS)
 
 
-def run(args, gunicorn: Gunicorn, platform_server: PlatformServer, figures: dict | None = None) -> int:
-    platform = platform_server.platform
-    counter = platform_server.counter
-    healthz = gunicorn.url + "/healthz"
+def _median(values: list[int]) -> int | str:
+    return sorted(values)[len(values) // 2] if values else "?"
 
-    # Warm-up: every worker imports its templates, opens its connections, fetches the platform's keys.
+
+def run(args, servers: list[Server], figures: dict | None = None) -> int:
+    """Warm every server up, then measure trivial GETs and whole launches of each, round by round."""
     warmup = args.warmup if args.warmup is not None else 5 * args.workers
-    run_pages(healthz, 10 * args.workers, args.concurrency)
-    cold_timings, cold_failures, _ = run_launches(platform, warmup, args.concurrency)
-    if cold_failures:
-        print("bench: warm-up launches failed:\n  " + "\n  ".join(cold_failures[:5]), file=sys.stderr)
-        return 1
-    cold_outbound = RequestCounter.outbound(counter.snapshot())
-    jwks_after_warmup = platform.jwks_requests
-    before = counter.snapshot()
-    access_log = gunicorn.log_path.with_suffix(".access.log")
-    log_offset = access_log.stat().st_size if access_log.exists() else 0
+    before: dict[str, object] = {}
+    offsets: dict[str, int] = {}
+    for server in servers:  # every worker imports its templates, opens its connections, fetches the platform's keys
+        run_pages(server.gunicorn.url + "/healthz", 10 * args.workers, args.concurrency)
+        # The person's first launch alone: it creates their draft (two first visits at once race on it).
+        run_launches(server.platform_server.platform, 1, 1, server.custom)
+        _, cold_failures, _ = run_launches(server.platform_server.platform, warmup, args.concurrency, server.custom)
+        if cold_failures:
+            print(f"bench: {server.name}: warm-up launches failed:\n  " + "\n  ".join(cold_failures[:5]),
+                  file=sys.stderr)
+            return 1
+        before[server.name] = (server.platform_server.counter.snapshot(), server.platform_server.platform.jwks_requests)
+        access_log = server.gunicorn.log_path.with_suffix(".access.log")
+        offsets[server.name] = access_log.stat().st_size if access_log.exists() else 0
 
-    # Measured, in the same run: the trivial page, then whole launches.
-    page_latencies, page_wall = run_pages(healthz, args.launches, args.concurrency)
-    timings, failures, launch_wall = run_launches(platform, args.launches, args.concurrency)
+    per_round = max(1, args.launches // ROUNDS)
+    for _ in range(ROUNDS):
+        for server in servers:
+            pages, wall = run_pages(server.gunicorn.url + "/healthz", per_round, args.concurrency)
+            server.pages += pages
+            server.page_wall += wall
+            timings, failures, wall = run_launches(server.platform_server.platform, per_round, args.concurrency,
+                                                   server.custom)
+            server.timings += timings
+            server.failures += failures
+            server.launch_wall += wall
 
-    after = counter.snapshot()
-    warm_outbound = RequestCounter.outbound(after - before)
-    jwks_growth = platform.jwks_requests - jwks_after_warmup
-
-    ok = len(timings)
-    totals = [t.total for t in timings]
-    tools = [t.tool for t in timings]
-    page_p50 = percentile(page_latencies, 50)
-    ratio = percentile(tools, 50) / page_p50 if ok else float("nan")
-    ratio95 = percentile(tools, 95) / percentile(page_latencies, 95) if ok else float("nan")
-
-    print()
-    print(f"{args.launches} pages and {args.launches} launches, {args.concurrency} client threads, "
-          f"{args.workers} gunicorn workers, after {warmup} warm-up launches")
-    print(f"{'':34}{'per second':>12}{'p50 ms':>10}{'p95 ms':>10}")
-    print(f"{'trivial page  GET /healthz':34}{len(page_latencies) / page_wall:12.1f}"
-          f"{ms(page_p50):>10}{ms(percentile(page_latencies, 95)):>10}")
-    print(f"{'launch, end to end':34}{ok / launch_wall:12.1f}{ms(percentile(totals, 50)):>10}"
-          f"{ms(percentile(totals, 95)):>10}")
-    print(f"{'launch, tool share (3 requests)':34}{'':12}{ms(percentile(tools, 50)):>10}"
-          f"{ms(percentile(tools, 95)):>10}")
-    for step in ("login", "auth", "launch", "landing"):
-        values = [t.steps[step] for t in timings]
-        label = f"  {step}" + ("  (platform, not the tool)" if step == "auth" else "")
-        print(f"{label:34}{'':12}{ms(percentile(values, 50)):>10}{ms(percentile(values, 95)):>10}")
-    server = server_side_times(access_log, log_offset)
-    if server:
-        print("server side (gunicorn access log, whole ms):  " + "   ".join(
-            f"{name} p50 {percentile(v, 50):.0f} / p95 {percentile(v, 95):.0f}" for name, v in server.items()))
-    print()
-    verdict = "PASS" if ratio <= TARGET_RATIO else "MISS"
-    print(f"tool share / trivial page, p50: {ratio:.2f}x (p95: {ratio95:.2f}x)   "
-          f"target <= {TARGET_RATIO:.0f}x: {verdict}")
-    print(f"  per tool request (tool share / 3) / trivial page, p50: {ratio / 3:.2f}x  (information only)")
-    cold = ", ".join(f"{p} x{n}" for p, n in sorted(cold_outbound.items())) or "none"
-    warm = ", ".join(f"{p} x{n}" for p, n in sorted(warm_outbound.items())) or "none"
-    print(f"outbound calls to the platform: warm-up {cold}; measured (warm) {warm}; "
-          f"jwks_requests after warm-up {jwks_after_warmup}, growth {jwks_growth}")
-    if figures is not None:
-        figures.update(
-            count=args.launches, ok=ok, per_second=ok / launch_wall, p50=percentile(totals, 50),
-            p95=percentile(totals, 95), tool_p50=percentile(tools, 50), tool_p95=percentile(tools, 95),
-            page_p50=page_p50, page_p95=percentile(page_latencies, 95),
-            page_per_second=len(page_latencies) / page_wall, ratio=ratio, verdict=verdict,
-            warm_outbound=warm if warm_outbound or jwks_growth else "",
-        )
     status = 0
-    if failures:
-        print(f"FAIL: {len(failures)} of {args.launches} launches failed, e.g.:\n  " + "\n  ".join(failures[:5]))
-        status = 1
-    if warm_outbound or jwks_growth:
-        print("FAIL: a warm launch made an outbound HTTP call")
-        status = 1
+    results = {}
+    print()
+    print(f"{per_round * ROUNDS} trivial GETs and {per_round * ROUNDS} launches per server in {ROUNDS} alternating "
+          f"rounds, {args.concurrency} client threads, {args.workers} gunicorn workers each, after {warmup} warm-up "
+          f"launches each")
+    print(f"{'':44}{'per second':>12}{'p50 ms':>10}{'p95 ms':>10}")
+    for server in servers:
+        timings = server.timings
+        ok = len(timings)
+        tools = [t.tool for t in timings]
+        totals = [t.total for t in timings]
+        page_p50 = percentile(server.pages, 50)
+        counts = {name: [t.counts.get(name, 0) for t in timings] for name in ("sql", "cache_writes", "cache_reads")}
+        snapshot, jwks_before = before[server.name]
+        warm = RequestCounter.outbound(server.platform_server.counter.snapshot() - snapshot)
+        jwks_growth = server.platform_server.platform.jwks_requests - jwks_before
+        outbound = ", ".join(f"{p} x{n}" for p, n in sorted(warm.items()))
+        landed = sorted({t.landing_path for t in timings})
+        result = dict(
+            count=per_round * ROUNDS, ok=ok, per_second=ok / server.launch_wall if server.launch_wall else 0.0,
+            p50=percentile(totals, 50), p95=percentile(totals, 95),
+            tool_p50=percentile(tools, 50), tool_p95=percentile(tools, 95),
+            page_p50=page_p50, page_p95=percentile(server.pages, 95),
+            ratio=percentile(tools, 50) / page_p50 if ok else float("nan"),
+            ratio95=percentile(tools, 95) / percentile(server.pages, 95) if ok else float("nan"),
+            sql=_median(counts["sql"]), cache_writes=_median(counts["cache_writes"]),
+            cache_reads=_median(counts["cache_reads"]),
+            sql_range=(min(counts["sql"], default=0), max(counts["sql"], default=0)),
+            writes_range=(min(counts["cache_writes"], default=0), max(counts["cache_writes"], default=0)),
+            warm_outbound=outbound + (f" jwks growth {jwks_growth}" if jwks_growth else ""),
+            landed=landed,
+        )
+        results[server.name] = result
+        print(f"{server.name}")
+        print(f"{'  trivial page  GET /healthz':44}{len(server.pages) / server.page_wall:12.1f}"
+              f"{ms(page_p50):>10}{ms(result['page_p95']):>10}")
+        print(f"{'  launch, end to end':44}{result['per_second']:12.1f}{ms(result['p50']):>10}{ms(result['p95']):>10}")
+        print(f"{'  launch, tool share':44}{'':12}{ms(result['tool_p50']):>10}{ms(result['tool_p95']):>10}")
+        for step in ("login", "auth", "launch", "landing"):
+            values = [t.steps[step] for t in timings]
+            label = f"    {step}" + ("  (platform, not the tool)" if step == "auth" else "")
+            print(f"{label:44}{'':12}{ms(percentile(values, 50)):>10}{ms(percentile(values, 95)):>10}")
+        access_log = server.gunicorn.log_path.with_suffix(".access.log")
+        server_times = server_side_times(access_log, offsets[server.name])
+        if server_times:
+            print("  server side (gunicorn access log, ms):  " + "   ".join(
+                f"{name} p50 {percentile(v, 50):.2f} / p95 {percentile(v, 95):.2f}"
+                for name, v in server_times.items()))
+        steps = [name for name in ("login", "launch", "landing") if name in server_times]
+        if "healthz" in server_times and steps:
+            result["server_ratio"] = (sum(percentile(server_times[name], 50) for name in steps)
+                                      / percentile(server_times["healthz"], 50))
+            print(f"  server side: ({' + '.join(steps)}) / healthz, p50: {result['server_ratio']:.2f}x "
+                  "(what gunicorn measured, without the clients' own time)")
+        print(f"  launch (tool share) / trivial GET: p50 {result['ratio']:.2f}x, p95 {result['ratio95']:.2f}x")
+        print(f"  per launch (median; min..max): SQL statements {result['sql']} ({result['sql_range'][0]}.."
+              f"{result['sql_range'][1]}), cache writes {result['cache_writes']} ({result['writes_range'][0]}.."
+              f"{result['writes_range'][1]}), cache reads {result['cache_reads']}")
+        print(f"  landed on: {', '.join(landed)}; outbound calls on warm launches: {outbound or 'none'}"
+              f"{f'; jwks growth {jwks_growth}' if jwks_growth else ''}")
+        if server.failures:
+            print(f"FAIL: {server.name}: {len(server.failures)} launches failed, e.g.:\n  "
+                  + "\n  ".join(server.failures[:5]))
+            status = 1
+        if warm or jwks_growth:
+            print(f"FAIL: {server.name}: a warm launch made an outbound HTTP call")
+            status = 1
+    ours, minimal = results[servers[0].name], results[servers[1].name]
+    verdict = "PASS" if ours["ratio"] <= minimal["ratio"] else "MISS"
+    print()
+    print(f"launch / trivial GET, p50: this tool {ours['ratio']:.2f}x, minimal pylti1p3 tool {minimal['ratio']:.2f}x"
+          f"   target (this tool's <= the minimal tool's): {verdict}")
+    if "server_ratio" in ours and "server_ratio" in minimal:
+        print(f"server side, p50: this tool {ours['server_ratio']:.2f}x, minimal pylti1p3 tool "
+              f"{minimal['server_ratio']:.2f}x")
+    if figures is not None:
+        figures.update(results, verdict=verdict)
     if status == 0:
         print("PASS: every launch succeeded; warm launches made no outbound call")
     return status

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 # deploy/gunicorn.conf.py: '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
-ACCESS_LINE = re.compile(r'"[A-Z]+ (?P<path>[^ ?]+)[^"]*" (?P<status>\d{3}) \S+ (?P<ms>\d+)ms')
+ACCESS_LINE = re.compile(r'"[A-Z]+ (?P<path>[^ ?]+)[^"]*" (?P<status>\d{3}) \S+ (?P<ms>\d+)ms(?: (?P<us>\d+)us)?')
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -36,5 +36,7 @@ def access_log_times(access_log: Path, offset: int, paths: dict[str, str]) -> di
         for line in handle.read().decode(errors="replace").splitlines():
             match = ACCESS_LINE.search(line)
             if match and match["path"] in paths:
-                times.setdefault(paths[match["path"]], []).append(float(match["ms"]))
+                # microseconds where the log has them (bench/gunicorn_counting.py), else whole milliseconds
+                value = float(match["us"]) / 1000 if match["us"] else float(match["ms"])
+                times.setdefault(paths[match["path"]], []).append(value)
     return {name: times[name] for name in paths.values() if name in times}

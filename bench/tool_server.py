@@ -77,17 +77,20 @@ def tear_down(gunicorn, platform_server, workdir: Path, *, keep: bool, label: st
 
 
 class Gunicorn:
-    def __init__(self, env: dict, port: int, workers: int, log_path: Path):
+    def __init__(self, env: dict, port: int, workers: int, log_path: Path, *, config: str = "deploy/gunicorn.conf.py",
+                 app: str = "wsgi:app"):
         self.env = dict(env, WEB_CONCURRENCY=str(workers))
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
+        self.config = config  # bench/gunicorn_counting.py: the same settings, with per-request counters
+        self.app = app
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30.0) -> Gunicorn:
         log = open(self.log_path, "ab")  # noqa: SIM115  (owned by the child until stop)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
-             "--access-logfile", str(self.log_path.with_suffix(".access.log")), "wsgi:app"],
+            [sys.executable, "-m", "gunicorn", "-c", self.config,
+             "--access-logfile", str(self.log_path.with_suffix(".access.log")), self.app],
             cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the benchmark only; it stops gunicorn itself
         )

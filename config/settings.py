@@ -33,9 +33,13 @@ class Base:
     LTI_TOOL_NAME = "Micro-Credential Bridge"
     LTI_TOOL_DESCRIPTION = "Earn portfolio-based educator micro-credentials inside your course."
     LTI_CLOCK_SKEW_SECONDS = 5  # leeway for exp/iat between LMS and tool clocks
-    LTI_LAUNCH_TOKEN_MAX_AGE = 8 * 3600  # how long a launch reference (ltik) stays valid
+    LTI_REFERENCE_MAX_AGE = 600  # a launch reference (ltik) not bound to a browser: renewed by its page
+    LTI_SESSION_MAX_AGE = 8 * 3600  # a launch session, from the launch; then the LMS launches again
+    LTI_DOWNLOAD_URL_MAX_AGE = 300  # a link to one artifact file (submissions/file_links.py), issued by its page
     LTI_STATE_MAX_AGE = 600  # OIDC state and nonce lifetime between login and launch
-    LTI_NONCE_MAX_AGE = 24 * 3600  # used nonces are remembered at least this long
+    # A used nonce is remembered LTI_STATE_MAX_AGE: it is accepted only with its login's state entry, which dies then.
+    LTI_REGISTRATION_CACHE_SECONDS = 10  # registrations and deployments kept per process (lti.tool_conf)
+    LTI_IDENTITY_FRESH_SECONDS = 600  # a launch whose claims were recorded this recently skips the upserts
     LTI_JWKS_CACHE_SECONDS = 24 * 3600
     LTI_JWKS_REFETCH_MIN_INTERVAL = 60  # unknown kids refetch a platform's JWKS at most BURST times per interval
     LTI_JWKS_REFETCH_BURST = 3
@@ -43,7 +47,7 @@ class Base:
     LTI_REGISTRATION_OPEN = False  # Development opens /lti/register; Production needs an invite
     LTI_CONTACT_EMAIL = ""
     BASE_URL: str | None = None  # the public https origin behind a proxy; else taken from the request
-    EXTRA_FRAME_ANCESTORS: tuple[str, ...] = ()  # origins allowed to frame pages besides registered platforms
+    EXTRA_FRAME_ANCESTORS: tuple[str, ...] = ()  # origins that may frame every page (besides its own platform)
 
     # Catalog
     CATALOG_FILE = str(PROJECT_ROOT / "config" / "catalog.yaml")

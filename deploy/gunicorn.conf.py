@@ -7,6 +7,8 @@ WEB_CONCURRENCY, GUNICORN_TIMEOUT, FORWARDED_ALLOW_IPS.
 import multiprocessing
 import os
 
+from gunicorn import glogging
+
 # Loopback by default: nginx (deploy/nginx.conf) terminates HTTPS in front of it.
 bind = os.environ.get("GUNICORN_BIND") or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 
@@ -32,5 +34,22 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+# Method and path only: query strings carry launch references, file links and OIDC parameters (bearer tokens),
+# so `%(r)s`, `%(q)s` and the Referer never reach a log line.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms "%(a)s"'
+
+
+class RedactingLogger(glogging.Logger):
+    """gunicorn's logger, with every access and error line redacted (lti_tool/core/logs.py): gunicorn's own error
+    lines name a failed request by its whole URI, and a token in a path (an old confirmation link) is cut out."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        from lti_tool.core.logs import add_redaction
+
+        add_redaction(self.error_log)
+        add_redaction(self.access_log)
+
+
+logger_class = RedactingLogger
 proc_name = "mcb-web"

@@ -52,9 +52,10 @@ def create_app(config: str | type | None = None, overrides: dict | None = None) 
     cache.init_app(app)
 
     from lti_tool import models  # noqa: F401  every model registered on the metadata
-    from lti_tool.core import dates, errors, http, responses, storage, transactions
+    from lti_tool.core import assets, dates, errors, http, logs, responses, storage, transactions
     from lti_tool.lti import launch_context
 
+    logs.init_app(app)  # before anything logs: no credential in a log line
     dates.init_app(app)
     storage.init_app(app)
     errors.init_app(app)
@@ -62,6 +63,7 @@ def create_app(config: str | type | None = None, overrides: dict | None = None) 
     responses.init_app(app)
     http.init_app(app)
     launch_context.init_app(app)
+    assets.init_app(app)
 
     _register_blueprints(app)
 
@@ -90,6 +92,7 @@ def _register_blueprints(app: Flask) -> None:
     from lti_tool.lti.registration_views import bp as registration_bp
     from lti_tool.lti.views import bp as lti_bp
     from lti_tool.submissions.artifact_views import bp as artifacts_bp
+    from lti_tool.submissions.artifact_views import files_bp
     from lti_tool.submissions.instructor_views import bp as progress_bp
     from lti_tool.submissions.views import bp as submissions_bp
 
@@ -105,6 +108,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(outbox_bp)
     app.register_blueprint(submissions_bp)
     app.register_blueprint(artifacts_bp)
+    app.register_blueprint(files_bp)
     app.register_blueprint(progress_bp)
     app.register_blueprint(badges_bp)
     app.register_blueprint(badge_panel_bp)

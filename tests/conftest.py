@@ -58,6 +58,9 @@ def empty_database(app) -> None:
             for table in reversed(db.metadata.sorted_tables):
                 connection.execute(table.delete())
         cache.clear()
+    from lti_tool.lti.tool_conf import forget_registrations
+
+    forget_registrations()  # what each process keeps of the registrations emptied too
 
 
 @pytest.fixture(scope="session")
@@ -138,22 +141,27 @@ def catalog(app):
         db.session.commit()
 
 
-@pytest.fixture
-def running_term(app, catalog):
-    """The sample term moved around today (enrollment open, deadline ahead), so tests do not age."""
+def move_terms_around_today() -> None:
+    """Every term of the catalog moved around today (enrollment open, deadline ahead); in an app context."""
     from datetime import timedelta
 
     from lti_tool.catalog.models import Term
     from lti_tool.core.models import utcnow
 
+    now = utcnow()
+    for term in db.session.scalars(db.select(Term)):
+        term.enrollment_opens_at = now - timedelta(days=10)
+        term.enrollment_closes_at = now + timedelta(days=30)
+        term.recommended_submission_at = now + timedelta(days=40)
+        term.final_deadline_at = now + timedelta(days=60)
+    db.session.commit()
+
+
+@pytest.fixture
+def running_term(app, catalog):
+    """The sample term moved around today, so tests do not age."""
     with app.app_context():
-        now = utcnow()
-        for term in db.session.scalars(db.select(Term)):
-            term.enrollment_opens_at = now - timedelta(days=10)
-            term.enrollment_closes_at = now + timedelta(days=30)
-            term.recommended_submission_at = now + timedelta(days=40)
-            term.final_deadline_at = now + timedelta(days=60)
-        db.session.commit()
+        move_terms_around_today()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from lti_tool.catalog.models import MicroCredential
 from lti_tool.core.models import utcnow
 from lti_tool.extensions import db
 from lti_tool.lti import roles
-from lti_tool.lti.models import Context, Deployment, LtiUser, Membership
+from lti_tool.lti.models import Context, Deployment, LtiUser, Membership, Registration
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class AssessorScope:
         """SQL: the assessments in this scope (never the person's own work)."""
         if self.whole_platform:
             return Assessment.registration_id == self.registration_id
+        # A course is reached through one registration; the person may come through any of their issuer's.
         parts = []
         if self.assessor_context_ids:
             parts.append(Assessment.context_id.in_(self.assessor_context_ids))
@@ -49,22 +50,23 @@ class AssessorScope:
             parts.append(and_(Assessment.context_id.in_(self.instructor_context_ids),
                               Assessment.microcredential_id.in_(self.instructor_microcredential_ids)))
         if self.granted_microcredential_ids:
-            parts.append(Assessment.microcredential_id.in_(self.granted_microcredential_ids))
+            parts.append(and_(Assessment.registration_id == self.registration_id,
+                              Assessment.microcredential_id.in_(self.granted_microcredential_ids)))
         if not parts:
             return false()
-        return and_(Assessment.registration_id == self.registration_id, Assessment.educator_id != self.user_id,
-                    or_(*parts))
+        return and_(Assessment.educator_id != self.user_id, or_(*parts))
 
     def covers(self, assessment: Assessment) -> bool:
         """The same rule as `condition`, for one assessment already loaded."""
         if self.whole_platform:
             return assessment.registration_id == self.registration_id
-        if assessment.registration_id != self.registration_id or assessment.educator_id == self.user_id:
+        if assessment.educator_id == self.user_id:
             return False
         return (assessment.context_id in self.assessor_context_ids
                 or (assessment.context_id in self.instructor_context_ids
                     and assessment.microcredential_id in self.instructor_microcredential_ids)
-                or assessment.microcredential_id in self.granted_microcredential_ids)
+                or (assessment.registration_id == self.registration_id
+                    and assessment.microcredential_id in self.granted_microcredential_ids))
 
 
 def scope_for(user: LtiUser) -> AssessorScope:
@@ -73,8 +75,8 @@ def scope_for(user: LtiUser) -> AssessorScope:
         db.select(Membership.context_id, Membership.roles)
         .join(Context, Context.id == Membership.context_id)
         .join(Deployment, Deployment.id == Context.deployment_id)
-        .where(Membership.user_id == user.id, Membership.status == "Active",
-               Deployment.registration_id == user.registration_id)
+        .join(Registration, Registration.id == Deployment.registration_id)
+        .where(Membership.user_id == user.id, Membership.status == "Active", Registration.issuer == user.issuer)
     ).all()
     assessor, instructor = set(), set()
     for context_id, role_list in memberships:

@@ -156,8 +156,9 @@ def changes_since_last_visit(enrollment: Enrollment, *, now: datetime | None = N
         reopened = reopened.where(AssessmentEvent.at > since)
     for number in dict.fromkeys(db.session.scalars(reopened)):
         changes.append(f"Attempt {number} was reopened for you: you can start a resubmission.")
-    enrollment.last_viewed_at = now
-    db.session.flush()
+    if changes or since is None:  # nothing new: the next visit finds the same changes from either time (no write)
+        enrollment.last_viewed_at = now
+        db.session.flush()
     return changes
 
 

@@ -20,6 +20,7 @@ from lti_tool.core.storage import format_size
 from lti_tool.lti import claims, roles
 from lti_tool.lti.hooks import register_launch_handler
 from lti_tool.lti.launch_context import current_launch, issue_launch_token
+from lti_tool.submissions.file_links import reader_file_url
 from lti_tool.submissions.views import MARKING_LABELS, STATUS_LABELS
 
 bp = Blueprint("submission_review", __name__, url_prefix="/submission-review")
@@ -93,7 +94,7 @@ def _instructor_review(launch, educator):
         status_labels=STATUS_LABELS,
         marking_labels=MARKING_LABELS,
         size_label=format_size,
-        download_url=lambda artifact: url_for("artifacts.download", artifact_id=artifact.id, ltik=g.ltik),
+        download_url=lambda artifact: reader_file_url(launch, artifact),
     )
 
 

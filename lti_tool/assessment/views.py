@@ -1,7 +1,8 @@
-"""The assessor's pages: the queue, the blind scoring page with the rubric, release, files; admins' reassignment,
-organization assessors and the audit log.
+"""The assessor's pages: the queue, the blind scoring page with the rubric, release, file links; admins'
+reassignment, organization assessors and the audit log.
 
-Nothing here names the educator: pages, URLs, file names and headers carry the pseudonym only.
+Nothing here names the educator: pages, URLs, file names and headers carry the pseudonym only. Files are read
+through short-lived links issued on the scoring page (`submissions.file_links`, grant `assessment`).
 """
 
 from __future__ import annotations
@@ -32,12 +33,11 @@ from lti_tool.extensions import db
 from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch
 from lti_tool.lti.models import LtiUser
-from lti_tool.submissions.files import send_artifact
+from lti_tool.submissions.file_links import file_url, register_grant
 from lti_tool.submissions.models import Artifact, MarkingStatus
 
 bp = Blueprint("assessment", __name__, url_prefix="/assessment")
 
-INLINE_TYPES = ("application/pdf", "image/", "video/", "audio/")
 NOTICES = {
     "saved": "Saved. Your scoring is kept as a draft.",
     "completed": "Scoring complete.",
@@ -68,21 +68,29 @@ class Viewer:
         return self.scope.covers(assessment) or (self.admin is not None and self.admin.covers(assessment))
 
 
+def _viewer_of(user: LtiUser, *, is_admin: bool, is_assessor: bool) -> Viewer | None:
+    """What a person sees with the duties a launch gave them (admin, assessor); None: nothing to assess or oversee."""
+    admin = admin_scope(user) if is_admin else None
+    # An admin oversees (queue, release, reassignment, log) and never scores, unless the launch also makes
+    # them an assessor (a teaching assistant, grader or mentor, or an organization assessor).
+    may_assess = admin is None or is_assessor
+    scope = scope_for(user) if may_assess else AssessorScope(user_id=user.id, registration_id=user.registration_id)
+    if scope.is_empty and admin is None:
+        return None
+    return Viewer(user=user, scope=scope, admin=admin)
+
+
 def _viewer() -> Viewer:
     """The launch's person, if they may assess anything or administer the platform; everyone else is refused."""
     if "assessment_viewer" not in g:
         launch = current_launch()
-        user = launch.user
-        admin = admin_scope(user) if launch.has_duty(roles.ADMIN) else None
-        # An admin oversees (queue, release, reassignment, log) and never scores, unless the launch also makes
-        # them an assessor (a teaching assistant, grader or mentor, or an organization assessor).
-        may_assess = admin is None or launch.has_duty(roles.ASSESSOR)
-        scope = scope_for(user) if may_assess else AssessorScope(user_id=user.id, registration_id=user.registration_id)
-        if scope.is_empty and admin is None:
+        viewer = _viewer_of(launch.user, is_admin=launch.has_duty(roles.ADMIN),
+                            is_assessor=launch.has_duty(roles.ASSESSOR))
+        if viewer is None:
             raise NotAllowed("Only assessors can open the assessment queue.",
                              hint="Assessors are teaching assistants, graders or mentors of a course, or people an "
                                   "administrator made assessors of a micro-credential.")
-        g.assessment_viewer = Viewer(user=user, scope=scope, admin=admin)
+        g.assessment_viewer = viewer
     return g.assessment_viewer
 
 
@@ -206,6 +214,9 @@ class ArtifactView:
 
 
 def _artifact_views(assessment: Assessment) -> list[ArtifactView]:
+    """The evidence with a short-lived link for each file, issued to this viewer (who may see the assessment)."""
+    launch = current_launch()
+    grant = [assessment.id, int(launch.has_duty(roles.ADMIN)), int(launch.has_duty(roles.ASSESSOR))]
     views = []
     for number, artifact in enumerate(assessment.attempt.artifacts, start=1):
         if not artifact.is_file:
@@ -214,9 +225,27 @@ def _artifact_views(assessment: Assessment) -> list[ArtifactView]:
         content_type = artifact.content_type or ""
         kind = ("pdf" if content_type == "application/pdf" else content_type.split("/")[0]
                 if content_type.startswith(("image/", "video/", "audio/")) else "file")
-        url = url_for("assessment.file", assessment_id=assessment.id, artifact_id=artifact.id, ltik=g.ltik)
-        views.append(ArtifactView(number, artifact, url, url + "&download=1", kind))
+        url = file_url(launch, artifact, "assessment", grant, inline=True) if kind != "file" else None
+        views.append(ArtifactView(number, artifact, url, file_url(launch, artifact, "assessment", grant), kind))
     return views
+
+
+def _check_file_of_assessment(artifact: Artifact, reader_id: int, grant) -> str:
+    """A file link issued on a scoring page: the reader must still see that assessment (a reassignment ends it);
+    the file goes out under a neutral name, never the educator's."""
+    try:
+        assessment_id, is_admin, is_assessor = grant
+    except (TypeError, ValueError):
+        raise NotFound("That file was not found.") from None
+    assessment = db.session.get(Assessment, assessment_id)
+    user = db.session.get(LtiUser, reader_id)
+    viewer = _viewer_of(user, is_admin=bool(is_admin), is_assessor=bool(is_assessor)) if user is not None else None
+    if assessment is None or viewer is None or not viewer.may_see(assessment) \
+            or artifact.attempt_id != assessment.attempt_id:
+        raise NotFound("That file was not found.", hint="Open it again from the scoring page.")
+    number = next(i for i, a in enumerate(assessment.attempt.artifacts, start=1) if a.id == artifact.id)
+    extension = os.path.splitext(artifact.file_name or "")[1].lower()[:8]
+    return f"submission-{assessment.pseudonym}-attempt-{assessment.attempt_number}-artifact-{number}{extension}"
 
 
 @bp.get("/<int:assessment_id>")
@@ -325,20 +354,6 @@ def release():
     return redirect(url_for("assessment.queue", ltik=g.ltik, notice="released", skipped=skipped[:20]), code=303)
 
 
-@bp.get("/<int:assessment_id>/files/<int:artifact_id>")
-def file(assessment_id: int, artifact_id: int):
-    """An artifact shown on the page (PDF, image, video, audio) or downloaded, under a neutral name."""
-    assessment = _visible(assessment_id)
-    artifact = db.session.get(Artifact, artifact_id)
-    if artifact is None or artifact.attempt_id != assessment.attempt_id or not artifact.is_file:
-        raise NotFound("That file was not found.")
-    number = next(i for i, a in enumerate(assessment.attempt.artifacts, start=1) if a.id == artifact.id)
-    extension = os.path.splitext(artifact.file_name or "")[1].lower()[:8]
-    name = f"submission-{assessment.pseudonym}-attempt-{assessment.attempt_number}-artifact-{number}{extension}"
-    inline = (artifact.content_type or "").startswith(INLINE_TYPES) and request.args.get("download") != "1"
-    return send_artifact(artifact, as_attachment=not inline, filename=name)
-
-
 # -- admins ---------------------------------------------------------------------------------------------------
 @bp.post("/<int:assessment_id>/reassign")
 def reassign(assessment_id: int):
@@ -395,6 +410,7 @@ def init_app(app) -> None:
 
     attempt_submitted.connect(services.on_attempt_submitted)
     register_duty_provider(organization_assessor_duties)
+    register_grant("assessment", _check_file_of_assessment)  # the scoring page's file links
     app.add_template_filter(format_size, "file_size")
     app.register_blueprint(bp)
     educator_views.init_app(app)  # and the submission review pages

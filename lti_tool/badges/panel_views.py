@@ -2,8 +2,10 @@
 
 Inside the LMS every page and form carries the launch reference `ltik` (in links for GET, in the form body for
 POST, where it doubles as the CSRF token), as the submission pages do; a person only ever sees their own badges.
-The confirmation link (`/my-badges/confirm/<token>`) is opened outside the LMS, with no launch: the token in its
-path is the only credential, single use and short-lived, and only its POST acts (mail scanners follow links).
+The confirmation link (`/my-badges/confirm?token=…`) is opened outside the LMS, with no launch: the token is the
+only credential, single use and short-lived, and only its POST acts (mail scanners follow links). It travels in the
+query string and the form body, never in the path, so that no log line carries it (logs name a path only); links
+mailed before it moved (`/my-badges/confirm/<token>`) keep working for their 24 hours and are cut out of the logs.
 """
 
 from __future__ import annotations
@@ -234,19 +236,21 @@ def _confirm_page(status: int = 200, **context):
     return response
 
 
-@bp.get("/confirm/<token>")
-def confirm_email(token: str):
+@bp.get("/confirm")
+def confirm_email(token: str | None = None):
     """The link from the email: a page with a button (opening the link alone changes nothing)."""
+    token = token or request.args.get("token", "")
     try:
         confirmation = earners.confirmation_of(token, now=utcnow())
     except (NotFound, ConfirmationUsed, ConfirmationExpired) as error:
         return _confirm_page(error.status, error=error, state=_state_of(error))
-    return _confirm_page(email=confirmation.email, state="ask")
+    return _confirm_page(email=confirmation.email, state="ask", token=token)
 
 
-@bp.post("/confirm/<token>")
-def confirm_email_post(token: str):
-    """Confirm the address and issue the badges that waited for it."""
+@bp.post("/confirm")
+def confirm_email_post(token: str | None = None):
+    """Confirm the address and issue the badges that waited for it (the token in the form's body)."""
+    token = token or request.form.get("token") or request.args.get("token", "")
     try:
         confirmed = earners.confirm(token)
     except (NotFound, ConfirmationUsed, ConfirmationExpired) as error:
@@ -254,6 +258,11 @@ def confirm_email_post(token: str):
         return _confirm_page(error.status, error=error, state=_state_of(error))
     return _confirm_page(email=confirmed.email, state="done",
                          issued=[(b.microcredential.title, urls.verification(b.uuid)) for b in confirmed.issued])
+
+
+# Links mailed before the token moved to the query string (valid 24 hours): the same pages.
+bp.add_url_rule("/confirm/<token>", "confirm_email_mailed_before", confirm_email, methods=["GET"])
+bp.add_url_rule("/confirm/<token>", "confirm_email_post_mailed_before", confirm_email_post, methods=["POST"])
 
 
 def _state_of(error) -> str:

@@ -20,6 +20,7 @@ from lti_tool.badges.models import Badge
 from lti_tool.catalog.models import IssuerProfile, MicroCredential
 from lti_tool.core.errors import Gone, NotFound
 from lti_tool.core.keys import key_store
+from lti_tool.core.responses import ANY_SITE, allow_framing_by
 from lti_tool.extensions import db
 
 bp = Blueprint("badges", __name__)
@@ -259,8 +260,7 @@ def embed(badge_uuid: str):
     response = Response(render_template(
         "badges/embed.html", badge=badge, issuer=badge.issuer_profile, microcredential=badge.microcredential,
         shown=presentation.public_facts(badge, verdict)))
-    # Only this page: every other page may be framed by the registered platforms alone.
-    response.headers["Content-Security-Policy"] = "frame-ancestors *"
+    allow_framing_by([ANY_SITE])  # only this page: the others are framed by the launching platform at most
     response.headers["Cache-Control"] = f"public, max-age={STATUS_MAX_AGE}"
     return response
 

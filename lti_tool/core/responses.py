@@ -1,43 +1,69 @@
-"""Headers on every response: framing only by registered platforms, no sniffing, no referrer leaks."""
+"""Headers on every response: a Content-Security-Policy on pages, no sniffing, no referrer leaks.
+
+Who may frame a page (CSP `frame-ancestors`) is decided per response: the tool itself, plus the origins that the
+code handling the request allowed with `allow_framing_by` — the platform named by a login or launch, the platform
+of the launch this page belongs to, the LMS running a Dynamic Registration, or any site for the badge's embed card.
+A page outside all of these may be framed by the tool alone."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 
-from lti_tool.extensions import cache
+ANY_SITE = "*"
+# No inline script, no inline handler, no `javascript:` URL, no plugin, no <base> rewriting the page's links; scripts
+# talk to the tool alone. Styles stay open to inline <style> blocks and attributes (they run nothing).
+PAGE_POLICY = "script-src 'self'; object-src 'none'; base-uri 'none'; connect-src 'self'"
 
-FRAME_ORIGINS_CACHE_KEY = "frame-ancestors"
-
-_frame_origins_provider: Callable[[], Iterable[str]] | None = None
-
-
-def set_frame_origins_provider(provider: Callable[[], Iterable[str]]) -> None:
-    """Who may frame the pages: `lti` gives the origins of its active registrations (at app start)."""
-    global _frame_origins_provider
-    _frame_origins_provider = provider
+FrameOrigins = Iterable[str] | Callable[[], Iterable[str]]
 
 
-def registered_frame_origins() -> list[str]:
-    """Origins of every active registration (cached briefly; a new registration clears it)."""
-    origins = cache.get(FRAME_ORIGINS_CACHE_KEY)
+def allow_framing_by(origins: FrameOrigins) -> None:
+    """This request's page may be framed by these origins (besides the tool itself), or by any site (`"*"`).
+
+    A callable is only asked when the response is a page that needs the answer (a redirect costs nothing)."""
+    g.frame_origins = origins
+
+
+def _allowed_origins() -> list[str]:
+    origins = g.get("frame_origins")
     if origins is None:
-        if _frame_origins_provider is None:
-            return []
-        origins = sorted(set(_frame_origins_provider()))
-        cache.set(FRAME_ORIGINS_CACHE_KEY, origins, timeout=60)
-    return origins
+        origins = _launch_frame_origins()
+    elif callable(origins):
+        origins = origins()
+    return sorted(set(origins or ()))
 
 
-def forget_frame_origins() -> None:
-    cache.delete(FRAME_ORIGINS_CACHE_KEY)
+def _launch_frame_origins() -> Iterable[str]:
+    """The platform of the launch this request belongs to (`g.lti_launch`, set by `lti.launch_context`), when the
+    check of its reference did not already allow it (`allow_framing_by`, free: the registration is loaded there)."""
+    launch = g.get("lti_launch")
+    if launch is None:
+        return ()
+    origins = getattr(launch, "frame_origins", None)
+    if origins:  # carried in the launch reference: no query
+        return origins
+    try:  # 1–2 queries: the session's identity map holds no strong reference to what the check loaded
+        deployment = launch.deployment
+        return deployment.registration.frame_origins if deployment is not None else ()
+    except Exception:  # noqa: BLE001  a failing database (a 500 page) must not fail the headers: the tool alone
+        current_app.logger.warning("frame-ancestors: the launch's platform could not be read", exc_info=True)
+        return ()
 
 
 def frame_ancestors() -> str:
-    """The CSP `frame-ancestors` directive: the tool itself and the registered platforms."""
-    ancestors = ["'self'", *registered_frame_origins(), *current_app.config.get("EXTRA_FRAME_ANCESTORS", [])]
-    return f"frame-ancestors {' '.join(ancestors)}"
+    """The CSP `frame-ancestors` directive of this response."""
+    origins = _allowed_origins()
+    if ANY_SITE in origins:
+        return f"frame-ancestors {ANY_SITE}"
+    extra = current_app.config.get("EXTRA_FRAME_ANCESTORS") or ()
+    return "frame-ancestors " + " ".join(["'self'", *origins, *[o for o in extra if o not in origins]])
+
+
+def page_policy() -> str:
+    """The Content-Security-Policy of an HTML page."""
+    return f"{PAGE_POLICY}; {frame_ancestors()}"
 
 
 def init_app(app: Flask) -> None:
@@ -47,7 +73,7 @@ def init_app(app: Flask) -> None:
         # Launch references travel in URLs (no third-party cookies): never leak them through Referer.
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         if response.mimetype == "text/html" and "Content-Security-Policy" not in response.headers:
-            response.headers["Content-Security-Policy"] = frame_ancestors()
+            response.headers["Content-Security-Policy"] = page_policy()
         if request.path.startswith("/lti/") and request.method == "POST":
             response.headers.setdefault("Cache-Control", "no-store")
         return response

@@ -176,8 +176,6 @@ def sign(claims: dict) -> str:
 # -- registration with the tool ------------------------------------------------------------------------
 def ensure_registration(issuer: str) -> tuple[Registration, bool]:
     """Register the demo platform with the tool for this issuer (create or update). Flushes, never commits."""
-    from lti_tool.core.responses import forget_frame_origins
-
     registration = db.session.scalar(
         db.select(Registration).where(Registration.issuer == issuer, Registration.client_id == CLIENT_ID)
     )
@@ -208,8 +206,6 @@ def ensure_registration(issuer: str) -> tuple[Registration, bool]:
         created = True
     _update(deployment, name="Demo deployment", is_active=True)
     db.session.flush()
-    if created:
-        forget_frame_origins()
     return registration, created
 
 

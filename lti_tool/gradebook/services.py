@@ -36,7 +36,8 @@ def enqueue_score(
     The timestamp is taken now, when the change happens, so the LMS orders scores by when they arose.
     When `score_given` comes without `score_maximum`, the line item's maximum is used at send time.
     """
-    if resource_link.context.deployment.registration_id != user.registration_id:
+    registration = resource_link.context.deployment.registration
+    if registration.issuer != user.issuer:  # a person is one per issuer, whichever registration they came through
         raise InvalidInput("This person and this activity belong to different platforms.")
     line_item = resource_link.line_item
     if score_given is not None and score_maximum is None and line_item is not None:
@@ -54,7 +55,7 @@ def enqueue_score(
         raise InvalidInput(f"This score cannot be sent to the LMS: {error}") from None
     message = OutboxMessage(
         kind=OutboxKind.SCORE.value,
-        registration_id=user.registration_id,
+        registration_id=registration.id,  # the registration whose token reaches this line item
         resource_link_id=resource_link.id,
         line_item_id=line_item.id if line_item else None,
         user_id=user.id,

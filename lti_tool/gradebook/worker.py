@@ -445,28 +445,12 @@ def _renew_leases(message_ids: list[int], worker_id: str) -> set[int]:
     return ours
 
 
-NONCE_PRUNE_INTERVAL = 3600.0  # seconds between sweeps of expired launch nonces
-
-
-def _prune_used_nonces(app: Flask) -> None:
-    """Housekeeping that also belongs to the background process: forget nonces whose tokens expired long ago."""
-    from lti_tool.lti.launch import prune_used_nonces
-
-    with app.app_context():
-        try:
-            removed = prune_used_nonces()
-            db.session.commit()
-            if removed:
-                app.logger.info("pruned %d expired launch nonces", removed)
-        except Exception:
-            db.session.rollback()
-            app.logger.exception("pruning launch nonces failed; trying again later")
-        finally:
-            db.session.remove()
+CACHE_SWEEP_INTERVAL = 3600.0  # seconds between sweeps of expired login states and used nonces (filesystem cache)
 
 
 def _sweep_expired_cache(app: Flask) -> None:
-    """The filesystem cache keeps no item count (see create_app), so expired login states are swept here."""
+    """The filesystem cache keeps no item count (see create_app), so expired login states and used nonces
+    (lti.launch, core.single_use) are swept here; Redis expires its keys by itself."""
     from cachelib import FileSystemCache
 
     from lti_tool.extensions import cache
@@ -488,9 +472,8 @@ def run_forever(app: Flask, stop: threading.Event | None = None) -> None:
     next_prune = 0.0
     while not stop.is_set():
         if time.monotonic() >= next_prune:
-            _prune_used_nonces(app)
             _sweep_expired_cache(app)
-            next_prune = time.monotonic() + NONCE_PRUNE_INTERVAL
+            next_prune = time.monotonic() + CACHE_SWEEP_INTERVAL
         try:
             sent = run_once(app, worker_id=worker_id)
         except Exception:

@@ -1,38 +1,46 @@
 """OIDC login and message launch on top of pylti1p3, with the gaps it leaves filled.
 
-- launch data, state and nonces live in the shared cache (filesystem or Redis), not in a cookie session;
+- the login keeps ONE cache entry per state (its nonce and the login parameters); the launch takes that entry
+  once (read and deleted in one step) and accepts an id_token only when its nonce is that entry's nonce, so the
+  id_token of one login can never complete another login's state (OpenID Connect Core §3.2.2.11);
+- the nonce is single-use through one atomic cache add (`core.single_use.claim_once`), not a database row;
 - the OIDC state cookie is `SameSite=None; Secure; Partitioned` so it survives third-party cookie blocking;
 - the id_token is verified strictly: RS256 only, `aud`/`azp`/`iss`/`exp`/`iat` with a small leeway,
   the platform key found through a cached JWKS that is refetched when an unknown kid arrives;
-- a nonce is accepted once only (pylti1p3 never consumes it), recorded in the database;
+- pylti1p3's launch data is saved only for deep linking launches (the deep linking answer restores it);
 - every failure becomes a `LaunchError` with a message a person can act on.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qs, urlsplit
+import secrets
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
+import requests
 from flask import current_app
 from pylti1p3.contrib.flask import FlaskCookieService, FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest
 from pylti1p3.contrib.flask.launch_data_storage.cache import FlaskCacheDataStorage
 from pylti1p3.exception import LtiException, OIDCException
-from sqlalchemy.exc import IntegrityError
 
+from lti_tool.core import single_use
 from lti_tool.core.errors import LaunchError
 from lti_tool.extensions import cache, db
 from lti_tool.lti import claims as c
-from lti_tool.lti.models import Registration, UsedNonce, origin_of
+from lti_tool.lti.models import Registration, origin_of
 from lti_tool.lti.platform_keys import platform_signing_key
 from lti_tool.lti.tool_conf import DatabaseToolConf, find_registration
 
 STATE_COOKIE_PATH = "/lti/"
+LOGIN_KEY = "lti-login:"  # + state: {"nonce": ..., "login": {...}, "storage_target": ...}
+USED_NONCE_KEY = "lti-nonce-used:"  # + sha256(issuer, nonce)
+# pylti1p3 opens a requests.Session per launch object; the tool fetches platform keys itself (platform_keys).
+_UNUSED_HTTP = requests.Session()
 
 
 class LaunchCacheStorage(FlaskCacheDataStorage):
-    """pylti1p3 storage in the shared cache, keyed by unguessable state, nonce and launch ids alone.
+    """pylti1p3 storage in the shared cache, keyed by unguessable launch ids alone (deep linking's launch data).
 
     pylti1p3 would add a per-browser session id from yet another cookie; inside an LMS iframe that cookie
     is exactly what browsers drop, and the ids are already secret, so the session id is left out.
@@ -46,17 +54,20 @@ class PartitionedCookieService(FlaskCookieService):
     """The OIDC state cookie: `SameSite=None; Secure; Partitioned` (CHIPS), kept in third-party iframes."""
 
     def update_response(self, response):
+        # Twice: partitioned (kept by CHIPS browsers in any frame) and unpartitioned, the copy a Storage Access API
+        # grant covers (the fallback page asks for it; a grant opens a frame's unpartitioned cookies only).
         for key, data in self._cookie_data_to_set.items():
-            response.set_cookie(
-                key,
-                data["value"],
-                max_age=data["exp"],
-                path=STATE_COOKIE_PATH,
-                secure=True,
-                httponly=True,
-                samesite="None",
-                partitioned=True,
-            )
+            for partitioned in (True, False):
+                response.set_cookie(
+                    key,
+                    data["value"],
+                    max_age=data["exp"],
+                    path=STATE_COOKIE_PATH,
+                    secure=True,
+                    httponly=True,
+                    samesite="None",
+                    partitioned=partitioned,
+                )
 
 
 def _services():
@@ -71,10 +82,7 @@ class ToolOIDCLogin(FlaskOIDCLogin):
     @classmethod
     def for_request(cls) -> ToolOIDCLogin:
         lti_request, storage, cookies = _services()
-        login = cls(lti_request, DatabaseToolConf(), cookie_service=cookies, launch_data_storage=storage)
-        login.set_launch_data_storage(storage)
-        login.set_launch_data_lifetime(current_app.config["LTI_STATE_MAX_AGE"])
-        return login
+        return cls(lti_request, DatabaseToolConf(), cookie_service=cookies, launch_data_storage=storage)
 
     def auth_url(self, launch_url: str) -> str:
         """Validate the login request and build the platform authorization URL (state and nonce stored)."""
@@ -82,6 +90,29 @@ class ToolOIDCLogin(FlaskOIDCLogin):
             return self._prepare_redirect_url(launch_url)
         except OIDCException as error:
             raise LaunchError(_login_message(str(error))) from error
+
+    def _prepare_redirect_url(self, launch_url: str) -> str:
+        """pylti1p3's authorization request, with state and nonce kept together in one cache entry."""
+        self._registration = self.validate_oidc_login()
+        state = "state-" + secrets.token_urlsafe(24)
+        nonce = secrets.token_urlsafe(32)
+        lifetime = current_app.config["LTI_STATE_MAX_AGE"]
+        self._cookie_service.set_cookie(state, state, lifetime)
+        cache.set(LOGIN_KEY + state, {**self._state_params, "nonce": nonce}, timeout=lifetime)
+        params = {
+            "scope": "openid",
+            "response_type": "id_token",
+            "response_mode": "form_post",
+            "prompt": "none",
+            "client_id": self._registration.get_client_id(),
+            "redirect_uri": launch_url,
+            "state": state,
+            "nonce": nonce,
+            "login_hint": self._get_request_param("login_hint"),
+        }
+        if self._get_request_param("lti_message_hint"):
+            params["lti_message_hint"] = self._get_request_param("lti_message_hint")
+        return self._registration.get_auth_login_url() + "?" + urlencode(params)
 
     def redirect_to(self, auth_url: str):
         return self.get_redirect(auth_url).do_redirect()
@@ -110,12 +141,15 @@ class ToolMessageLaunch(FlaskMessageLaunch):
     """A resource link, deep linking or submission review launch (LTI 1.3 Core §5.1.3)."""
 
     storage_verified = False  # set when the platform's postMessage storage vouched for the state
+    state_from_cookie = False  # the state came back with its cookie: this browser keeps partitioned cookies
+    _login: dict | None = None  # the login's cache entry (nonce and login parameters), taken by validate_state
 
     @classmethod
     def for_request(cls) -> ToolMessageLaunch:
         lti_request, storage, cookies = _services()
-        launch = cls(lti_request, DatabaseToolConf(), cookie_service=cookies, launch_data_storage=storage)
-        launch.set_launch_data_lifetime(current_app.config["LTI_LAUNCH_TOKEN_MAX_AGE"])
+        launch = cls(lti_request, DatabaseToolConf(), cookie_service=cookies, launch_data_storage=storage,
+                     requests_session=_UNUSED_HTTP)
+        launch.set_launch_data_lifetime(current_app.config["LTI_SESSION_MAX_AGE"])
         return launch
 
     # -- the order matters: nothing is recorded (nonce) before the signature is known good -------------
@@ -148,10 +182,14 @@ class ToolMessageLaunch(FlaskMessageLaunch):
         audiences = body["aud"] if isinstance(body["aud"], list) else [body["aud"]]
         if registration is not None and registration.client_id in audiences:
             return
-        known_issuer = db.session.scalar(db.select(Registration.id).where(Registration.issuer == issuer).limit(1))
-        if known_issuer is None and registration is None:
+        known = db.session.execute(db.select(Registration.client_id, Registration.is_active)
+                                   .where(Registration.issuer == issuer)).all()
+        if not known and registration is None:
             raise LaunchError("This LMS is not registered with the tool.", status=401,
                               hint="The LMS administrator should register the tool first (see /lti/config).")
+        if any(client_id in audiences and not is_active for client_id, is_active in known):
+            raise LaunchError("This LMS's registration with the tool has been switched off.", status=401,
+                              hint="Ask your LMS administrator; nothing you saved has been deleted.")
         raise LaunchError("The launch was meant for another tool (its audience is not a client id this LMS "
                           "registered with the tool).", return_url=self.trusted_return_url(), status=401)
 
@@ -177,14 +215,26 @@ class ToolMessageLaunch(FlaskMessageLaunch):
         return url
 
     def validate_state(self):
-        """The state must match the cookie set at login, or be vouched for by the platform's storage."""
+        """The state must match the cookie set at login, or be vouched for by the platform's storage.
+
+        With its cookie, the login's entry is taken (read and deleted at once): the state serves one launch only.
+        Without it, the entry stays for the storage check page, which posts the same state again.
+        """
         state = self._get_request_param("state")
         if not state:
             raise LaunchError("The launch came without its OIDC state.", status=401)
         if self._cookie_service.get_cookie(state) == state:
+            self.state_from_cookie = True
+            self._login = single_use.take_once(LOGIN_KEY + state)
+            if self._login is None:
+                raise LaunchError("This launch was already used, or its login has expired.",
+                                  hint="Open the activity again from your course.", status=401)
             return self
-        login_params = self._session_service.get_state_params(state) or {}
-        if self.storage_verified and login_params.get("storage_target"):
+        login = self.login_params()
+        if self.storage_verified and login.get("storage_target"):
+            if single_use.take_once(LOGIN_KEY + state) is None:
+                raise LaunchError("This launch was already used, or its login has expired.",
+                                  hint="Open the activity again from your course.", status=401)
             return self  # the platform's storage, read by the tool's own page, vouched for this state
         raise StateNotFound(
             "Your browser did not keep the short-lived cookie that ties this launch to its login.",
@@ -247,7 +297,7 @@ class ToolMessageLaunch(FlaskMessageLaunch):
             raise LaunchError("The launch names another tool as its authorized party (azp).", return_url=return_url,
                               status=401)
 
-    def _db_registration(self) -> Registration:
+    def _db_registration(self):
         body = self.body()
         registration = find_registration(body["iss"], c.client_id(body))
         if registration is None:
@@ -255,36 +305,39 @@ class ToolMessageLaunch(FlaskMessageLaunch):
         return registration
 
     def validate_nonce(self):
-        """The nonce must be one we issued at login, and is accepted once only (Security Framework §5.1.3 step 9)."""
+        """The nonce must be the one this state's login issued, and is accepted once only
+        (Security Framework §5.1.3 step 9; OpenID Connect Core §3.2.2.11)."""
         body = self.body()
         nonce = body.get("nonce")
-        if not nonce or not self._session_service.check_nonce(nonce):
-            raise LaunchError("The launch's nonce was not issued by this tool's login, or it has expired.",
+        issued = (self._login or {}).get("nonce")
+        if not nonce or not isinstance(nonce, str) or not issued or not secrets.compare_digest(nonce, issued):
+            raise LaunchError("The launch's nonce was not issued by this tool's login for this launch, "
+                              "or it has expired.",
                               hint="Open the activity again from your course.", return_url=self.trusted_return_url(),
                               status=401)
-        lifetime = current_app.config["LTI_NONCE_MAX_AGE"]
-        expires_at = max(datetime.now(UTC) + timedelta(seconds=lifetime),
-                         datetime.fromtimestamp(body.get("exp", 0), UTC) + timedelta(seconds=lifetime))
-        try:
-            with db.session.begin_nested():
-                db.session.add(UsedNonce(issuer=body["iss"], nonce=_digest(nonce), expires_at=expires_at))
-        except IntegrityError as error:
+        # The login's entry (the only place this nonce is accepted from) lives LTI_STATE_MAX_AGE at most.
+        lifetime = current_app.config["LTI_STATE_MAX_AGE"] + current_app.config["LTI_CLOCK_SKEW_SECONDS"]
+        if not single_use.claim_once(USED_NONCE_KEY + _digest(body["iss"], nonce), lifetime):
             raise LaunchError("This launch was already used (replayed nonce).",
                               hint="Open the activity again from your course.", return_url=self.trusted_return_url(),
-                              status=401) from error
+                              status=401)
         return self
 
-    def consume_state(self) -> None:
-        """Forget the login state so it cannot vouch for a second launch."""
-        state = self._get_request_param("state")
-        self._session_service.data_storage.set_value(self._session_service._get_key(state), None, exp=1)
+    def save_launch_data(self):
+        """Only a deep linking launch is restored later (its answer to the platform); the others need nothing kept."""
+        if self.body().get(c.MESSAGE_TYPE) == c.DEEP_LINKING_REQUEST:
+            self._session_service.save_launch_data(self._launch_id, self._jwt["body"])
+        return self
 
     def login_params(self) -> dict:
-        return self._session_service.get_state_params(self._get_request_param("state") or "") or {}
+        """The login's entry for this state (nonce, login parameters, storage target), read once per launch."""
+        if self._login is None:
+            self._login = cache.get(LOGIN_KEY + (self._get_request_param("state") or "")) or {}
+        return self._login
 
 
-def _digest(nonce: str) -> str:
-    return hashlib.sha256(nonce.encode()).hexdigest()
+def _digest(issuer: str, nonce: str) -> str:
+    return hashlib.sha256(f"{issuer}\n{nonce}".encode()).hexdigest()
 
 
 _STEP_MESSAGES = {
@@ -297,19 +350,13 @@ _STEP_MESSAGES = {
 }
 
 
-def prune_used_nonces() -> int:
-    """Delete nonces past their expiry (their tokens have long expired, so a replay fails on exp)."""
-    result = db.session.execute(db.delete(UsedNonce).where(UsedNonce.expires_at < datetime.now(UTC)))
-    return result.rowcount or 0
-
-
-
 def restore_launch(launch_id: str) -> ToolMessageLaunch | None:
-    """A launch saved by `validate()`, for a later request of the same launch (e.g. the deep linking answer)."""
+    """A deep linking launch saved by `validate()`, for its answer to the platform (a later request)."""
     lti_request, storage, cookies = _services()
     try:
         return ToolMessageLaunch.from_cache(
-            launch_id, lti_request, DatabaseToolConf(), cookie_service=cookies, launch_data_storage=storage
+            launch_id, lti_request, DatabaseToolConf(), cookie_service=cookies, launch_data_storage=storage,
+            requests_session=_UNUSED_HTTP,
         )
     except LtiException:
         return None

@@ -6,7 +6,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from lti_tool.core.models import TimestampMixin, UTCTimestamp, utcnow
 from lti_tool.extensions import db
@@ -128,13 +128,17 @@ class LineItem(TimestampMixin, db.Model):
 
 
 class LtiUser(TimestampMixin, db.Model):
-    """A person as one platform knows them (`sub` is stable per issuer, LTI 1.3 Core §5.3.6)."""
+    """A person as one platform knows them: `sub` is stable for the whole issuer (LTI 1.3 Core §5.3.6), so the same
+    person reaching the tool through two registrations of one issuer (two tool types, two client ids) is one user."""
 
     __tablename__ = "lti_user"
-    __table_args__ = (UniqueConstraint("registration_id", "sub"),)
+    __table_args__ = (UniqueConstraint("issuer", "sub"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    registration_id: Mapped[int] = mapped_column(ForeignKey("lti_registration.id", ondelete="CASCADE"))
+    issuer: Mapped[str] = mapped_column(String(500))
+    # The registration through which the person was first seen: their platform for organization-wide things
+    # (assessor grants, the badge and mail pages of that platform's admins).
+    registration_id: Mapped[int] = mapped_column(ForeignKey("lti_registration.id", ondelete="CASCADE"), index=True)
     sub: Mapped[str] = mapped_column(String(255))
     name: Mapped[str | None] = mapped_column(String(500))
     given_name: Mapped[str | None] = mapped_column(String(255))
@@ -143,6 +147,13 @@ class LtiUser(TimestampMixin, db.Model):
     last_launch_at: Mapped[datetime | None] = mapped_column(UTCTimestamp())  # "active" assessors launched lately
 
     registration: Mapped[Registration] = relationship()
+
+    @validates("registration")
+    def _issuer_of(self, _key, registration: Registration) -> Registration:
+        """A person is first seen through a registration: they belong to its issuer."""
+        if registration is not None and self.issuer is None:
+            self.issuer = registration.issuer
+        return registration
 
     @property
     def display_name(self) -> str:
@@ -164,18 +175,6 @@ class Membership(TimestampMixin, db.Model):
 
     context: Mapped[Context] = relationship()
     user: Mapped[LtiUser] = relationship()
-
-
-class UsedNonce(db.Model):
-    """A launch nonce already accepted; a second use is a replay (LTI 1.3 Core §5.1.3, Security Framework §5.1.3)."""
-
-    __tablename__ = "lti_used_nonce"
-    __table_args__ = (UniqueConstraint("issuer", "nonce"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    issuer: Mapped[str] = mapped_column(String(500))
-    nonce: Mapped[str] = mapped_column(String(255))
-    expires_at: Mapped[datetime] = mapped_column(UTCTimestamp(), index=True)
 
 
 class RegistrationInvite(db.Model):

@@ -17,10 +17,10 @@ from flask import current_app
 from lti_tool.core.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from lti_tool.core.http import lms_session
 from lti_tool.core.models import utcnow
-from lti_tool.core.responses import forget_frame_origins
 from lti_tool.core.urls import external_url
 from lti_tool.extensions import db
-from lti_tool.lti.models import Deployment, Registration, RegistrationInvite, origin_of
+from lti_tool.lti.models import Deployment, LtiUser, Registration, RegistrationInvite, origin_of
+from lti_tool.lti.tool_conf import forget_registrations
 
 PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
 TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
@@ -217,7 +217,7 @@ def register_platform(
             registration.deployments.append(Deployment(deployment_id=deployment_id))
             known.add(deployment_id)
     db.session.flush()
-    forget_frame_origins()
+    forget_registrations()  # every process reads registrations again (lti.tool_conf)
     current_app.logger.info("registered platform %s client %s", issuer, client_id)
     return registration
 
@@ -227,12 +227,6 @@ def set_catalog_manager(registration: Registration, manages: bool) -> Registrati
     registration.manages_catalog = manages
     db.session.flush()
     return registration
-
-
-def active_frame_origins() -> set[str]:
-    """Origins of every active registration: the only sites that may frame the tool (CSP frame-ancestors)."""
-    registrations = db.session.scalars(db.select(Registration).where(Registration.is_active.is_(True)))
-    return {origin for registration in registrations for origin in registration.frame_origins}
 
 
 def list_registrations() -> list[Registration]:
@@ -259,16 +253,25 @@ def deactivate_platform(registration: Registration) -> Registration:
     """Refuse this registration's launches from now on; everything made through it is kept."""
     registration.is_active = False
     db.session.flush()
-    forget_frame_origins()
+    forget_registrations()  # every process reads registrations again (lti.tool_conf)
     current_app.logger.info("switched off platform %s client %s", registration.issuer, registration.client_id)
     return registration
 
 
 def remove_platform(registration: Registration) -> None:
-    """Delete a registration with its deployments (and, through the schema, what was launched through it)."""
+    """Delete a registration with its deployments (and, through the schema, what was launched through it).
+
+    People belong to the issuer (one person per issuer): those first seen through this registration move to
+    another registration of the same issuer, so what they did through that one is kept.
+    """
+    other = db.session.scalar(db.select(Registration.id).where(
+        Registration.issuer == registration.issuer, Registration.id != registration.id).order_by(Registration.id))
+    if other is not None:
+        db.session.execute(db.update(LtiUser).where(LtiUser.registration_id == registration.id)
+                           .values(registration_id=other).execution_options(synchronize_session="fetch"))
     db.session.delete(registration)
     db.session.flush()
-    forget_frame_origins()
+    forget_registrations()  # every process reads registrations again (lti.tool_conf)
     current_app.logger.info("removed platform %s client %s", registration.issuer, registration.client_id)
 
 

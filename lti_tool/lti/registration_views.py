@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from lti_tool.core.errors import DomainError
+from lti_tool.core.responses import allow_framing_by
 from lti_tool.extensions import db
 from lti_tool.lti.models import origin_of
 from lti_tool.lti.registration import (
@@ -24,10 +25,7 @@ LOGO_SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="128" height="128" v
 </svg>"""
 
 
-def _framed_by(response: Response, origin: str | None) -> Response:
-    """The LMS frames /lti/register before it is registered: allow that origin (and only it) to show the answer."""
-    ancestors = ["'self'", *([origin] if origin else [])]
-    response.headers["Content-Security-Policy"] = f"frame-ancestors {' '.join(ancestors)}"
+def _not_stored(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -37,7 +35,10 @@ def register():
     """Dynamic registration initiation (LTI DR 1.0 §3.3): the LMS opens this in an iframe or a window."""
     openid_configuration = request.args.get("openid_configuration", "").strip()
     registration_token = request.args.get("registration_token", "").strip() or None
+    # The LMS frames this page before it is registered: the origin of its configuration URL (and only it) may
+    # show the answer, whatever it is (an error page too).
     platform_origin = origin_of(openid_configuration)
+    allow_framing_by([platform_origin] if platform_origin else [])
     try:
         if not openid_configuration:
             raise RegistrationFailed(
@@ -55,14 +56,14 @@ def register():
         page = render_template(
             "errors/error.html", status=error.status, title=error.title, message=error.message, hint=error.hint
         )
-        return _framed_by(current_app.make_response((page, error.status)), platform_origin)
+        return _not_stored(current_app.make_response((page, error.status)))
     page = render_template(
         "lti/register_done.html",
         registration=result.registration,
         deployment=result.deployment,
         product_family_code=result.product_family_code,
     )
-    return _framed_by(current_app.make_response(page), platform_origin)
+    return _not_stored(current_app.make_response(page))
 
 
 def config_document() -> dict:

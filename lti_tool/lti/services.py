@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
+from flask import current_app
+from sqlalchemy import true
+
 from lti_tool.core.db import get_or_create
+from lti_tool.core.errors import LaunchError
 from lti_tool.core.models import utcnow
-from lti_tool.extensions import db
+from lti_tool.core.transactions import after_commit
+from lti_tool.extensions import cache, db
 from lti_tool.lti import claims as c
 from lti_tool.lti.hooks import extra_duties, resource_link_launched
 from lti_tool.lti.launch_context import LaunchContext
 from lti_tool.lti.models import Context, Deployment, LineItem, LtiUser, Membership, Registration, ResourceLink
 from lti_tool.lti.roles import DUTY_ORDER, duties_for_roles
-from lti_tool.lti.tool_conf import find_deployment, find_registration
+from lti_tool.lti.tool_conf import (
+    DeploymentRecord,
+    RegistrationRecord,
+    find_deployment,
+    find_registration,
+    forget_registrations,
+)
 
 # The custom parameter that binds a resource link to a micro-credential (set by the deep linking response).
 MICROCREDENTIAL_PARAMETER = "microcredential"
@@ -18,20 +32,23 @@ USER_FIELDS = ("name", "given_name", "family_name", "email")
 
 
 def record_launch(launch_id: str, body: dict) -> LaunchContext:
-    """Upsert everything a validated launch tells us and return its launch context. Flushes, never commits."""
+    """Upsert everything a validated launch tells us and return its launch context. Flushes, never commits.
+
+    A launch whose claims are the same as one recorded within `LTI_IDENTITY_FRESH_SECONDS` changes nothing:
+    its rows are found by the ids remembered under the claims' fingerprint (one query) and only the duties
+    are worked out again (the providers of `lti.hooks.extra_duties` ask the database as of now).
+    """
     registration = find_registration(body["iss"], c.client_id(body))
     deployment = find_deployment(body["iss"], c.client_id(body), body[c.DEPLOYMENT_ID])
-    user = _record_user(registration, body)
-    user.last_launch_at = utcnow()
-    context = _record_context(deployment, body)
-    resource_link = _record_resource_link(context, body) if context else None
     roles = body.get(c.ROLES) or []
-    if context is not None:
-        membership, _ = get_or_create(Membership, {"context_id": context.id, "user_id": user.id}, {"roles": roles})
-        membership.roles = roles
-        membership.status = "Active"
-    db.session.flush()
-    for_user = _record_for_user(registration, body)
+    fingerprint = _fingerprint(registration.id, deployment.id, body)
+    rows = _recorded_rows(cache.get(fingerprint), deployment.id, registration.id)
+    if rows is None:
+        registration, deployment = _still_active(registration, deployment, body)
+        rows = _record_claims(registration, deployment, body, roles)
+        _remember_when_committed(_fingerprint(registration.id, deployment.id, body), rows)
+    user, context, resource_link, for_user = rows
+    db.session.info["lti_launch_rows"] = rows  # held for the request (the landing page reads them by id)
     return LaunchContext(
         launch_id=launch_id,
         user_id=user.id,
@@ -44,6 +61,97 @@ def record_launch(launch_id: str, body: dict) -> LaunchContext:
     )
 
 
+def _record_claims(registration, deployment, body: dict, roles: list[str]) -> tuple:
+    user = _record_user(registration, body)
+    user.last_launch_at = utcnow()
+    context = _record_context(deployment, body)
+    resource_link = _record_resource_link(context, body) if context else None
+    if context is not None:
+        membership, _ = get_or_create(Membership, {"context_id": context.id, "user_id": user.id}, {"roles": roles})
+        membership.roles = roles
+        membership.status = "Active"
+    db.session.flush()
+    for_user = _record_for_user(registration, body)
+    return user, context, resource_link, for_user
+
+
+# Claims that differ on every launch of the same person in the same place, and change nothing that is recorded.
+_PER_LAUNCH_CLAIMS = frozenset({"iat", "exp", "nbf", "nonce", "jti", "auth_time", c.LAUNCH_PRESENTATION,
+                                c.DEEP_LINKING_SETTINGS})
+
+
+def _fingerprint(registration_id: int, deployment_id: int, body: dict) -> str:
+    """The cache key of what a launch records: every claim but the per-launch ones, with where it came through."""
+    recorded = {name: value for name, value in body.items() if name not in _PER_LAUNCH_CLAIMS}
+    canonical = json.dumps([registration_id, deployment_id, recorded], sort_keys=True, separators=(",", ":"),
+                           default=str)
+    return "lti-seen:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _remember_when_committed(fingerprint: str, rows: tuple) -> None:
+    """Remember the rows' ids under the fingerprint once they are committed (a rolled-back launch leaves none)."""
+    ids = [row.id if row is not None else None for row in rows]
+    lifetime = current_app.config["LTI_IDENTITY_FRESH_SECONDS"]
+    if lifetime > 0:
+        after_commit(lambda: cache.set(fingerprint, ids, timeout=lifetime))
+
+
+def _recorded_rows(ids: list | None, deployment_id: int, registration_id: int) -> tuple | None:
+    """The rows a recent identical launch recorded, in one query (two for a submission review), read only while
+    the deployment and its registration are still active; None when any of them is gone or switched off."""
+    if not ids or len(ids) != 4 or ids[0] is None or (ids[2] is not None and ids[1] is None):
+        return None
+    user_id, context_id, resource_link_id, for_user_id = ids
+    entities = [LtiUser, *([Context] if context_id is not None else []),
+                *([ResourceLink] if resource_link_id is not None else [])]
+    query = (
+        db.select(*entities).select_from(LtiUser)
+        .join(Deployment, true())  # each row by its key: one row or none
+        .join(Registration, Registration.id == Deployment.registration_id)
+        .where(LtiUser.id == user_id, Deployment.id == deployment_id, Registration.id == registration_id,
+               Deployment.is_active.is_(True), Registration.is_active.is_(True))
+    )
+    if context_id is not None:
+        query = query.join(Context, Context.deployment_id == Deployment.id).where(Context.id == context_id)
+    if resource_link_id is not None:
+        query = query.join(ResourceLink, ResourceLink.context_id == Context.id)
+        query = query.where(ResourceLink.id == resource_link_id)
+    found = db.session.execute(query).first()
+    if found is None:
+        return None
+    user, context, resource_link = (*found, None, None)[:3]
+    for_user = db.session.get(LtiUser, for_user_id) if for_user_id is not None else None
+    if for_user_id is not None and for_user is None:
+        return None
+    return user, context, resource_link, for_user
+
+
+def _still_active(registration: RegistrationRecord, deployment: DeploymentRecord, body: dict) -> tuple:
+    """The launch's registration and deployment as the database has them now (the snapshots may be seconds old)."""
+    active = db.session.scalar(
+        db.select(Deployment.id).join(Registration, Registration.id == Deployment.registration_id)
+        .where(Deployment.id == deployment.id, Deployment.registration_id == registration.id,
+               Deployment.is_active.is_(True), Registration.is_active.is_(True))
+    )
+    if active is not None:
+        return registration, deployment
+    forget_registrations()
+    fresh = find_registration(body["iss"], c.client_id(body))
+    fresh_deployment = find_deployment(body["iss"], c.client_id(body), body[c.DEPLOYMENT_ID])
+    if fresh is None or fresh_deployment is None:
+        raise LaunchError("This LMS's registration with the tool has been switched off or removed.", status=401,
+                          hint="Ask your LMS administrator; nothing you saved has been deleted.")
+    if _verified_with(fresh) != _verified_with(registration):  # the launch's signature was checked with the old one
+        raise LaunchError("This LMS's registration with the tool changed during the launch.", status=401,
+                          hint="Open the activity again from your course.")
+    return fresh, fresh_deployment
+
+
+def _verified_with(registration: RegistrationRecord) -> tuple:
+    """What a launch's validation relied on: who the platform is and the keys it signs with."""
+    return registration.issuer, registration.client_id, registration.key_set_url, registration.key_set
+
+
 def _duties(user: LtiUser, context: Context | None, roles: list[str]) -> tuple[str, ...]:
     """The duties the roles grant, with those the registered providers add, in landing order."""
     duties = tuple(duties_for_roles(roles))
@@ -52,7 +160,9 @@ def _duties(user: LtiUser, context: Context | None, roles: list[str]) -> tuple[s
 
 
 def _record_user(registration: Registration, body: dict) -> LtiUser:
-    user, _ = get_or_create(LtiUser, {"registration_id": registration.id, "sub": body["sub"]})
+    """The launching person: one per issuer and `sub`, whichever of the issuer's registrations they came through."""
+    user, _ = get_or_create(LtiUser, {"issuer": registration.issuer, "sub": body["sub"]},
+                            {"registration_id": registration.id})
     # Name and email come only when the platform shares them (LTI 1.3 Core §5.3.6); keep what we had otherwise.
     for field in USER_FIELDS:
         if body.get(field):
@@ -63,12 +173,13 @@ def _record_user(registration: Registration, body: dict) -> LtiUser:
 def _record_for_user(registration: Registration, body: dict) -> LtiUser | None:
     """The learner whose work a submission review launch is about (Submission Review 1.0 §3.2, `for_user`).
 
-    Its `user_id` is the platform's `sub` of that learner, on the same registration as the launching user.
+    Its `user_id` is the platform's `sub` of that learner, of the same issuer as the launching user.
     """
     claim = body.get(c.FOR_USER) or {}
     if not claim.get("user_id"):
         return None
-    user, _ = get_or_create(LtiUser, {"registration_id": registration.id, "sub": str(claim["user_id"])})
+    user, _ = get_or_create(LtiUser, {"issuer": registration.issuer, "sub": str(claim["user_id"])},
+                            {"registration_id": registration.id})
     for field in USER_FIELDS:
         if claim.get(field):
             setattr(user, field, claim[field])

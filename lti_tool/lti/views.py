@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
+import jwt
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from pylti1p3.exception import LtiException
 
 from lti_tool.catalog.binding import bind_resource_link, microcredential_of
 from lti_tool.catalog.services import get_microcredential, list_microcredentials
@@ -17,9 +19,15 @@ from lti_tool.lti import roles
 from lti_tool.lti.deep_linking import deep_linking_settings, response_for
 from lti_tool.lti.hooks import launch_handler
 from lti_tool.lti.launch import StateNotFound, ToolMessageLaunch, ToolOIDCLogin, state_and_nonce
-from lti_tool.lti.launch_context import LaunchContext, current_launch, issue_launch_token, require_duty
+from lti_tool.lti.launch_context import (
+    LaunchContext,
+    current_launch,
+    issue_launch_token,
+    renew_launch_token,
+    require_duty,
+    start_session,
+)
 from lti_tool.lti.models import origin_of
-from lti_tool.lti.registration import active_frame_origins
 from lti_tool.lti.services import record_launch
 from lti_tool.lti.tool_conf import find_registration
 
@@ -30,10 +38,29 @@ bp = Blueprint("lti", __name__)
 LOGIN_PARAMETERS = ("iss", "login_hint", "lti_message_hint", "target_link_uri", "client_id", "lti_deployment_id")
 
 
-@bp.record_once
-def _register_hooks(_state) -> None:
-    """At app start: the pages may be framed by the platforms registered here (CSP frame-ancestors)."""
-    responses.set_frame_origins_provider(active_frame_origins)
+@bp.before_request
+def _framed_by_the_platform() -> None:
+    """The login and launch pages (their errors too) show inside the platform's frame: that platform alone may
+    frame them. Asked only when the answer is a page; a redirect costs no lookup."""
+    if request.endpoint in ("lti.login", "lti.launch"):
+        responses.allow_framing_by(_origins_of_the_requesting_platform)
+
+
+def _origins_of_the_requesting_platform() -> set[str]:
+    """The registration named by the login's `iss`/`client_id`, or by the launch's id_token (read unverified:
+    it only picks which registered platform may frame the answer)."""
+    issuer, client_id = request.values.get("iss"), request.values.get("client_id")
+    if request.endpoint == "lti.launch":
+        try:
+            body = jwt.decode(request.form.get("id_token", ""), options={"verify_signature": False})
+        except jwt.InvalidTokenError:
+            return set()
+        issuer, audience = body.get("iss"), body.get("aud")
+        client_id = body.get("azp") or (audience[0] if isinstance(audience, list) and audience else audience)
+    if not isinstance(issuer, str) or not issuer:
+        return set()
+    registration = find_registration(issuer, client_id if isinstance(client_id, str) else None)
+    return registration.frame_origins if registration is not None else set()
 
 
 def _is_tool_url(url: str | None) -> bool:
@@ -95,17 +122,22 @@ def launch():
     except StateNotFound:
         return _state_not_found(message_launch)
     body = message_launch.body()
-    message_launch.consume_state()
     launch_context = record_launch(message_launch.get_launch_id(), body)
+    # The launch's registration is known now: its platform frames the answer (no second reading of the id_token).
+    responses.allow_framing_by(find_registration(body["iss"], c.client_id(body)).frame_origins)
+    # The state came back in its cookie: this browser keeps partitioned cookies, so the session is bound to it.
+    launch_context = start_session(launch_context, bind_browser=message_launch.state_from_cookie)
     token = issue_launch_token(launch_context)
     message_type = body[c.MESSAGE_TYPE]
-    handler = launch_handler(message_type) or LAUNCH_HANDLERS.get(message_type, _land_home)
+    handler = launch_handler(message_type) or LAUNCH_HANDLERS.get(message_type, _land)
     return handler(launch_context, token, body)
 
 
-def _land_home(_launch: LaunchContext, token: str, _body: dict):
-    """Resource link launches (and, until a package registers its own, submission reviews) land on home."""
-    return redirect(url_for("lti.home", ltik=token), code=303)
+def _land(launch: LaunchContext, token: str, _body: dict):
+    """Resource link launches (and, until a package registers its own, submission reviews) go straight to the
+    page for the person's duty; /lti/home only when there is no such page (it explains why)."""
+    endpoint, _ = landing_page(launch)
+    return redirect(url_for(endpoint or "lti.home", ltik=token), code=303)
 
 
 def _open_deep_link_picker(_launch: LaunchContext, token: str, _body: dict):
@@ -114,10 +146,29 @@ def _open_deep_link_picker(_launch: LaunchContext, token: str, _body: dict):
 
 # One handler per message type (django-lti's launch view); `lti.hooks.register_launch_handler` replaces one.
 LAUNCH_HANDLERS = {
-    c.RESOURCE_LINK_REQUEST: _land_home,
+    c.RESOURCE_LINK_REQUEST: _land,
     c.DEEP_LINKING_REQUEST: _open_deep_link_picker,
-    c.SUBMISSION_REVIEW_REQUEST: _land_home,
+    c.SUBMISSION_REVIEW_REQUEST: _land,
 }
+
+
+def landing_page(launch: LaunchContext):
+    """(endpoint, micro-credential): the page a launch lands on for the person's first duty, or no endpoint when
+    /lti/home itself answers (no duty, an activity not set up for a non-instructor, or nothing more specific)."""
+    resource_link = launch.resource_link
+    microcredential = microcredential_of(resource_link)
+    if not launch.duties:
+        return None, microcredential
+    duty = launch.duties[0]
+    if resource_link is not None and microcredential is None:
+        return ("lti.bind" if duty == roles.INSTRUCTOR else None), None
+    if duty == roles.EDUCATOR and microcredential is not None:
+        return "submissions.page", microcredential
+    if duty == roles.INSTRUCTOR and resource_link is not None:
+        return "progress.index", microcredential  # the course's progress
+    if duty == roles.ASSESSOR:
+        return "assessment.queue", microcredential  # everything they may assess
+    return None, microcredential
 
 
 def _from_our_own_page() -> bool:
@@ -133,8 +184,13 @@ def _from_our_own_page() -> bool:
 
 
 def _state_not_found(message_launch: ToolMessageLaunch):
-    """No state cookie: use the platform's postMessage storage if the login did, else offer a new window."""
+    """No state cookie: the platform's postMessage storage if the login offered it, else a way back through the LMS.
+
+    Never a replay of the login: message hints are single-use on some platforms (Moodle's), so a fresh launch must
+    come from the LMS itself — after a Storage Access API grant, or from its own page opened in a first-party window.
+    """
     login_params = message_launch.login_params()
+    course_url = _new_window_url(message_launch)
     asked_already = request.form.get("lti_storage_verified") == "1"  # never loop back to the check page
     if login_params.get("storage_target") and not asked_already:
         response = current_app.make_response(render_template(
@@ -143,40 +199,46 @@ def _state_not_found(message_launch: ToolMessageLaunch):
             state=request.form.get("state", ""),
             storage_target=login_params["storage_target"],
             platform_origin=_storage_origin(login_params.get("login")),
-            new_window_url=_new_window_url(login_params.get("login")),
+            new_window_url=course_url,
         ))
         # Its form must reach us with its Origin (no-referrer would send "null"); the page carries no ltik.
         response.headers["Referrer-Policy"] = "same-origin"
         return response
-    return render_template("lti/new_window.html", new_window_url=_new_window_url(login_params.get("login"))), 401
+    return render_template("lti/new_window.html", course_url=course_url), 401
 
 
-def _new_window_url(login: dict | None) -> str | None:
-    return external_url("lti.login") + "?" + urlencode(login) if login else None
+def _new_window_url(message_launch: ToolMessageLaunch) -> str | None:
+    """The LMS page that launches the activity again: the launch's return URL (LTI 1.3 Core §6.1.2).
+
+    Only from an id_token whose signature and claims hold, and only on an origin of its platform's registration:
+    anyone can post a forged token here, and the LMS's origin may serve files its users uploaded.
+    """
+    try:
+        message_launch.validate_jwt_format()
+        if not isinstance(message_launch.body(), dict):
+            return None
+        message_launch.validate_jwt_signature()
+    except (LaunchError, LtiException):
+        return None
+    return message_launch.trusted_return_url()
 
 
 @bp.get("/lti/home")
 def home():
-    """Where a resource link launch lands: a page for the person's duty."""
+    """A page for the person's duty: where a launch lands when nothing more specific fits, and old links."""
     launch = current_launch()
-    resource_link = launch.resource_link
-    microcredential = microcredential_of(resource_link)
     if not launch.duties:
         raise NotAllowed(
             "Your role in this course does not give you access to this tool.",
             hint="Educators need the Learner role; instructors, Instructor; assessors, Teaching Assistant or Mentor.",
         )
-    duty = launch.duties[0]
+    endpoint, microcredential = landing_page(launch)
+    if endpoint is not None:
+        return redirect(url_for(endpoint, ltik=g.ltik), code=303)
+    resource_link = launch.resource_link
     if resource_link is not None and microcredential is None:
-        if duty == roles.INSTRUCTOR:
-            return redirect(url_for("lti.bind", ltik=g.ltik), code=303)
         return render_template("lti/not_set_up.html", launch=launch, is_misbound=resource_link.is_bound), 200
-    if duty == roles.EDUCATOR and microcredential is not None:
-        return redirect(url_for("submissions.page", ltik=g.ltik), code=303)
-    if duty == roles.INSTRUCTOR and resource_link is not None:
-        return redirect(url_for("progress.index", ltik=g.ltik), code=303)  # the course's progress
-    if duty == roles.ASSESSOR:
-        return redirect(url_for("assessment.queue", ltik=g.ltik), code=303)  # everything they may assess
+    duty = launch.duties[0]
     return render_template(
         "lti/home.html",
         launch=launch,
@@ -241,4 +303,13 @@ def jwks():
     """The tool's public keys: the body is the key set itself (`{"keys": [...]}`)."""
     response = jsonify(key_store().jwks())
     response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.post("/lti/session/renew")
+def renew_session():
+    """A page's fresh launch reference (static/js/session.js), for its session token sent in a header."""
+    token, expires_in = renew_launch_token(request.headers.get("X-Launch-Session", ""))
+    response = jsonify(ltik=token, expires_in=expires_in)
+    response.headers["Cache-Control"] = "no-store"
     return response

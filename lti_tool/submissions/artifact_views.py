@@ -11,8 +11,9 @@ An upload arrives one of two ways, both at `POST /artifacts/upload`:
   answered in JSON. The body streams straight into storage: this is the path for very large videos.
 
 Only these endpoints accept bodies up to the video limit; every other form keeps MAX_CONTENT_LENGTH.
-Stored files are served only to `can_read_artifact`, as downloads with `nosniff` and a sandboxing CSP
-(`send_file`'s behaviour, for a stream of known size: Range requests answer 206).
+Stored files are read at `GET /files/<artifact id>?t=…` only, through the short-lived, read-only link a page
+issued for one reader and one file (`file_links`; no launch reference in it), as downloads with `nosniff` and a
+sandboxing CSP (`send_file`'s behaviour, for a stream of known size: Range requests answer 206).
 """
 
 from __future__ import annotations
@@ -23,19 +24,19 @@ from flask import Blueprint, current_app, g, jsonify, redirect, request, url_for
 
 from lti_tool.core.errors import NotFound
 from lti_tool.core.models import utcnow
+from lti_tool.core.responses import allow_framing_by
 from lti_tool.core.storage import CHUNK_SIZE, format_size, storage
 from lti_tool.core.transactions import after_commit
-from lti_tool.extensions import db
 from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch, require_duty
 from lti_tool.submissions import services
+from lti_tool.submissions.file_links import read_file_link, reader_file_url
 from lti_tool.submissions.files import send_artifact
 from lti_tool.submissions.models import Artifact, Attempt
 from lti_tool.submissions.uploads import (
     Upload,
     UploadRefused,
     UploadTooLarge,
-    can_read_artifact,
     check_declared_size,
     form_file_stream,
     largest_allowed,
@@ -43,6 +44,7 @@ from lti_tool.submissions.uploads import (
 )
 
 bp = Blueprint("artifacts", __name__, url_prefix="/artifacts")
+files_bp = Blueprint("files", __name__, url_prefix="/files")
 
 RECEIVING_ENDPOINTS = frozenset({"artifacts.upload", "artifacts.replace"})
 FORM_OVERHEAD = 1024 * 1024  # the other fields and multipart boundaries around the file
@@ -149,8 +151,8 @@ def _answer(artifact: Artifact, notice: str, status: int):
             content_type=artifact.content_type,
             sha256=artifact.sha256,
             version=artifact.attempt.version,  # the page's script keeps it, so its next save is not stale
-            download_url=url_for("artifacts.download", artifact_id=artifact.id, ltik=g.ltik),
-            play_url=url_for("artifacts.play", artifact_id=artifact.id, ltik=g.ltik) if artifact.is_playable else None,
+            download_url=reader_file_url(current_launch(), artifact),
+            play_url=reader_file_url(current_launch(), artifact, inline=True) if artifact.is_playable else None,
         ), status
     return redirect(url_for("submissions.page", ltik=g.ltik, notice=notice), code=303)
 
@@ -197,24 +199,11 @@ def remove(artifact_id: int):
 
 
 # -- serving a file ---------------------------------------------------------------------------------------
-def _readable_file(artifact_id: int) -> Artifact:
-    artifact = db.session.get(Artifact, artifact_id)
-    if artifact is None or not artifact.is_file or not can_read_artifact(current_launch(), artifact):
-        raise NotFound("That file was not found.")  # whether it exists is not revealed
-    return artifact
-
-
-@bp.get("/<int:artifact_id>/download")
-def download(artifact_id: int):
-    """The file as a download, to those allowed to read it."""
-    return send_artifact(_readable_file(artifact_id), as_attachment=True)
-
-
-@bp.get("/<int:artifact_id>/play")
-def play(artifact_id: int):
-    """A video or audio file inline, with Range support, so the educator can check it plays on the page."""
-    artifact = _readable_file(artifact_id)
-    if not artifact.is_playable:
-        raise NotFound("Only video and audio files can be played here.")
-    return send_artifact(artifact, as_attachment=False)
-
+@files_bp.get("/<int:artifact_id>")
+def read(artifact_id: int):
+    """The file a page's link names, to the reader it was issued for, for a few minutes: read only (GET, HEAD)."""
+    link = read_file_link(artifact_id, request.args.get("t", ""))
+    # A PDF shown on a page sits in the tool's page inside the LMS that launched it: that LMS may frame it.
+    registration = link.deployment.registration
+    allow_framing_by(lambda: registration.frame_origins)
+    return send_artifact(link.artifact, as_attachment=not link.inline, filename=link.file_name)

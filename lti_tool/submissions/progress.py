@@ -194,7 +194,7 @@ def sync_roster(context: Context) -> int:
         users.update(
             (u.sub, u)
             for u in db.session.scalars(
-                db.select(LtiUser).where(LtiUser.registration_id == registration.id, LtiUser.sub.in_(chunk))
+                db.select(LtiUser).where(LtiUser.issuer == registration.issuer, LtiUser.sub.in_(chunk))
             )
         )
     memberships = {
@@ -203,7 +203,8 @@ def sync_roster(context: Context) -> int:
     for member in members:
         user = users.get(member["user_id"])
         if user is None:
-            user = users[member["user_id"]] = LtiUser(registration_id=registration.id, sub=member["user_id"])
+            user = users[member["user_id"]] = LtiUser(issuer=registration.issuer, registration_id=registration.id,
+                                                      sub=member["user_id"])
             db.session.add(user)
         # A platform may withhold names and emails (LTI 1.3 Core §5.3.6): keep what a launch told us.
         for field in ("name", "given_name", "family_name", "email"):

@@ -20,7 +20,6 @@ from werkzeug.utils import secure_filename
 
 from lti_tool.core.errors import InvalidInput
 from lti_tool.core.storage import FileTooLarge, StoredFile, format_size, storage
-from lti_tool.lti import roles
 
 MAX_FILE_NAME_LENGTH = 255
 
@@ -264,14 +263,3 @@ def form_file_stream(*, total_content_length: int | None = None, content_type: s
         return LimitedSpool("The file", PDF, max_bytes_for(PDF))
     file_name, file_type = check_declared_size(filename, content_length or None)
     return LimitedSpool(file_name, file_type, max_bytes_for(file_type))
-
-
-# -- who may read a stored file ------------------------------------------------------------------------------
-def can_read_artifact(launch, artifact) -> bool:
-    """The educator who owns it; an instructor of the course it was submitted in (assessors: later, blind)."""
-    enrollment = artifact.attempt.enrollment
-    if enrollment.user_id == launch.user_id:
-        return True
-    if launch.has_duty(roles.INSTRUCTOR) and launch.context_id is not None:
-        return enrollment.resource_link.context_id == launch.context_id
-    return False

@@ -22,6 +22,7 @@ from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch
 from lti_tool.submissions import services
 from lti_tool.submissions.enrollments import enrollment_to_show
+from lti_tool.submissions.file_links import reader_file_url
 from lti_tool.submissions.models import Attempt, Enrollment, MarkingStatus, SubmissionStatus
 from lti_tool.submissions.services import (
     MISSING_LABELS,
@@ -179,6 +180,7 @@ def _context(attempt: Attempt, **extra) -> dict:
         "allowed_extensions": ALLOWED_EXTENSIONS,
         "now": now,
         "artifact_url": _optional_url,
+        "file_url": lambda artifact, inline=False: reader_file_url(launch, artifact, inline=inline),
         "upload_url": _optional_url("artifacts.upload"),
         "format_size": format_size,
         **extra,
@@ -188,10 +190,9 @@ def _context(attempt: Attempt, **extra) -> dict:
 def _optional_url(endpoint: str, **values) -> str | None:
     """The URL of a view that may not be mounted (the artifact views); None when it is not.
 
-    GET URLs carry the launch reference; POST forms carry it in their body (it doubles as the CSRF token).
+    POST forms carry the launch reference in their body (it doubles as the CSRF token); files are read through
+    their own short-lived links (`file_url`), never with a launch reference.
     """
-    if endpoint in ("artifacts.download", "artifacts.play"):
-        values["ltik"] = g.ltik
     try:
         return url_for(endpoint, **values)
     except BuildError:
@@ -204,13 +205,15 @@ def _optional_url(endpoint: str, **values) -> str | None:
 def page():
     """The submission page; the very first visit enrolls the educator (never past the term's limit)."""
     launch = current_launch()
+    # Held for the whole request: the session keeps only weak references, and the page reads these again.
+    resource_link, microcredential = _bound_microcredential(launch)
+    user, term = launch.user, current_term()
     try:
-        enrollment = _enrollment_for(launch)
+        enrollment = enrollment_to_show(user, microcredential, term, resource_link)
     except (MicroCredentialFull, EnrollmentClosed) as error:
         return _not_enrolled(launch, error)
     attempt = services.current_attempt(enrollment)
     notice = NOTICES.get(request.args.get("notice", ""))
-    term = current_term()
     # What changed since the last visit (a decision released, say), told by the packages that follow the work.
     changes = [text for _, texts in submission_page_viewed.send(enrollment, now=utcnow()) for text in texts or ()]
     return render_template("submissions/page.html", **_context(

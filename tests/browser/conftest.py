@@ -5,6 +5,8 @@ http://127.0.0.1:<port> — a different site, so the tool's frame is third-party
 Chromium runs with third-party cookies blocked. Screenshots go to build/screenshots/.
 Every page a test reaches is checked with axe-core (`assert_accessible`; `npm ci` installs it, `make test` runs it).
 Set REQUIRE_BROWSER=1 (CI does) to fail instead of skip when Chromium or axe-core is missing.
+A test fails when a page it opens reports a Content-Security-Policy violation (an inline script, a handler, a
+refused frame...) unless it is marked `csp_violation_expected("<directive>")` for that directive.
 """
 
 from __future__ import annotations
@@ -73,12 +75,33 @@ def lms(app, lms_server):
     return lms_server
 
 
+# In every frame (the tool's cross-site frame too): report each CSP violation on the console, where `page` sees it.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  console.error("CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline") + " in "
+                + e.documentURI + " (" + (e.sourceFile || "") + ":" + e.lineNumber + ")");
+});
+"""
+
+
+def _is_csp_violation(text: str) -> bool:
+    # Ours (above), and Chromium's own console lines: a frame refused by frame-ancestors fires no event in a page.
+    return text.startswith("CSP violation: ") or "Content Security Policy" in text
+
+
 @pytest.fixture
-def page(chromium):
+def page(chromium, request):
     context = chromium.new_context(viewport={"width": 1100, "height": 1000})
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     page = context.new_page()
+    violations: list[str] = []
+    page.on("console", lambda message: violations.append(message.text) if _is_csp_violation(message.text) else None)
     yield page
     context.close()
+    expected = request.node.get_closest_marker("csp_violation_expected")
+    unexpected = [v for v in violations if not (expected and any(d in v for d in expected.args))]
+    if unexpected:
+        pytest.fail("The page reported Content-Security-Policy violations:\n" + "\n".join(unexpected), pytrace=False)
 
 
 def screenshot(page, name: str) -> Path:
@@ -125,7 +148,8 @@ def assert_accessible(frame_or_page, name: str) -> list[dict]:
     """
     target = _frame_of(frame_or_page)
     if not target.evaluate("() => typeof window.axe !== 'undefined'"):
-        target.add_script_tag(content=_axe_source())
+        # Evaluated by the test driver (a <script> tag added to the page would be refused: script-src 'self').
+        target.evaluate("source => { (0, eval)(source); }", _axe_source())
     result = target.evaluate(
         "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})"
         ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,"
@@ -162,3 +186,14 @@ def frame_ltik(page) -> str:
 
     (ltik,) = parse_qs(urlsplit(tool_frame(page).url).query)["ltik"]
     return ltik
+
+
+def lose_cookies_during_login(page, lms) -> None:
+    """Emulate a browser that drops even partitioned cookies in third-party frames (older Safari)."""
+
+    def handle(route):
+        response = route.fetch(max_redirects=0)
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in ("set-cookie", "content-length")}
+        route.fulfill(status=response.status, headers=headers, body=response.body())
+
+    page.route(f"{lms.tool_origin}/lti/login*", handle)

@@ -41,7 +41,9 @@ def test_the_panel_of_an_issued_badge_and_its_copy_button(app, lms, page, live_t
     card = frame.locator(f"#badge-{earned.badge_uuid}")
     assert card.locator("[data-status]").inner_text() == "Valid"
     image = card.get_by_role("img", name=f"Badge image of {TITLE}")
-    assert image.evaluate("img => img.complete && img.naturalWidth > 0")  # the baked PNG loaded
+    # the baked PNG loaded (waiting for it: the heading can show before the image has arrived)
+    assert image.evaluate("img => img.complete ? img.naturalWidth > 0 : new Promise(done => {"
+                          " img.onload = () => done(img.naturalWidth > 0); img.onerror = () => done(false); })")
     link_field = card.get_by_label("Public link (the verification page)")
     verify_url = f"{live_tool.url}/badges/{earned.badge_uuid}"
     assert link_field.input_value() == verify_url
@@ -103,7 +105,7 @@ def test_the_panel_of_a_badge_waiting_for_an_email_address(app, lms, page):
 
     # the link, opened from the mailbox in a tab of its own (outside the LMS): a button, then the issued badge
     (message,) = mailbox.deliver()
-    (link,) = set(re.findall(r"http://[^\s]+/my-badges/confirm/[A-Za-z0-9_-]+", text_of(message)))
+    (link,) = set(re.findall(r"http://[^\s]+/my-badges/confirm\?token=[A-Za-z0-9_-]+", text_of(message)))
     mailbox_tab = page.context.new_page()
     mailbox_tab.goto(link)
     mailbox_tab.get_by_role("heading", name="Confirm ada.home@example.org for your badges").wait_for(timeout=15000)

@@ -99,6 +99,7 @@ def _other_site(html: str) -> LiveServer:
     return LiveServer(site).start()
 
 
+@pytest.mark.csp_violation_expected("frame-ancestors")  # the verification page, framed by another site
 def test_the_embed_snippet_shows_the_card_on_a_page_of_another_site(app, live_tool, page, badge):
     from lti_tool.badges import presentation
     from lti_tool.badges.models import Badge

@@ -208,3 +208,16 @@ def test_text_typed_while_a_file_uploads_is_saved_before_the_page_reloads(app, l
     assert frame.locator("#notice").inner_text() == "File added."
     assert frame.locator("textarea[name=reflection]").input_value() == "Typed while the second file uploaded"
     assert frame.locator("textarea[name=overview]").input_value() == "Typed while the first file uploaded"
+
+
+def test_the_page_script_reads_the_launch_reference_at_each_request(lms, page, catalog):
+    """The page renews its reference (static/js/session.js rewrites input[name=ltik]): autosave must send the
+    current one, not the one the page was rendered with."""
+    frame = _open_activity(page, lms)
+    frame.locator("textarea[name=overview]").fill(OVERVIEW)
+    frame.locator("#autosave-status").filter(has_text="Saved at").wait_for(timeout=10000)
+
+    frame.locator("#attempt-form input[name=ltik]").evaluate("input => { input.value = 'renewed-reference'; }")
+    with page.expect_request(lambda r: r.method == "POST" and "autosave" in r.url, timeout=10000) as sent:
+        frame.locator("textarea[name=overview]").fill(OVERVIEW + " More.")
+    assert sent.value.headers["x-launch-token"] == "renewed-reference"

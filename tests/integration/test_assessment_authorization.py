@@ -205,10 +205,10 @@ class World:
         (item_id,) = self.platform.services.line_items
         return item_id
 
-    def review_ltik(self, duty: Duty) -> str | None:
-        """The launch reference a Submission Review launch about the educator gives this person."""
+    def reviewer(self, duty: Duty) -> Actor:
+        """The person after a Submission Review launch about the educator: their browser and launch reference."""
         if duty.person is None:
-            return None
+            return Actor(PlatformBrowser(self.platform), None, self.tool)
         if duty.instructors_may_assess:
             self.set_microcredential(instructors_may_assess=True)
         if duty.granted:
@@ -217,7 +217,9 @@ class World:
         actor = self.launch(duty.person, platform=duty.platform, context_id=duty.context_id,
                             resource_link_id=duty.resource_link_id, message_type=SUBMISSION_REVIEW_REQUEST,
                             for_user="learner", lineitem=self.line_item(duty))
-        return _forge(self.app, actor.ltik) if duty.forged else actor.ltik
+        if duty.forged:
+            actor.ltik = _forge(self.app, actor.ltik)
+        return actor
 
 
 @pytest.fixture
@@ -288,13 +290,24 @@ def bulk_release(world, duty):
     return _post(world, world.actor(duty), "/assessment/release", {"assessment_id": str(world.assessment_id)})
 
 
+def _file_link(world, duty, attribute: str):
+    """The file as the scoring page links it (files are read only through the links a page issues to its reader);
+    where the page is refused, that refusal."""
+    actor = world.actor(duty)
+    page = _get(world, actor, f"/assessment/{world.assessment_id}")
+    if page.status_code != 200:
+        return page
+    (url,) = {u.replace("&amp;", "&") for u in re.findall(rf'{attribute}="(/files/{world.artifact_id}\?t=[^"]+)"',
+                                                       page.text)}
+    return actor.browser.get(world.tool + url, allow_redirects=False)
+
+
 def file_inline(world, duty):
-    return _get(world, world.actor(duty), f"/assessment/{world.assessment_id}/files/{world.artifact_id}")
+    return _file_link(world, duty, "src")
 
 
 def file_download(world, duty):
-    return _get(world, world.actor(duty), f"/assessment/{world.assessment_id}/files/{world.artifact_id}",
-                download="1")
+    return _file_link(world, duty, "href")
 
 
 def reassign(world, duty):
@@ -330,14 +343,14 @@ def resubmit(world, duty):
 
 def submission_review(world, duty):
     world.decide()
-    actor = Actor(PlatformBrowser(world.platform), world.review_ltik(duty), world.tool)
+    actor = world.reviewer(duty)
     return _get(world, actor, "/submission-review/")
 
 
 def allow_resubmission(world, duty):
     world.set_microcredential(reopen_rule="manual")
     world.decide("developing", released=True)
-    actor = Actor(PlatformBrowser(world.platform), world.review_ltik(duty), world.tool)
+    actor = world.reviewer(duty)
     return _post(world, actor, "/submission-review/allow-resubmission", {})
 
 
@@ -442,3 +455,23 @@ def test_an_admin_opening_the_scoring_page_never_claims_it(world):
     assert page.status_code == 200
     assert 'id="scoring-form"' not in page.text
     assert "Not marked" in page.text
+
+
+def test_a_file_link_from_the_scoring_page_ends_with_the_readers_right(world):
+    """A file link names why its reader may read the file; that is checked again when it is opened: an
+    organization assessor whose grant an admin revokes opens nothing more with the links they were given."""
+    from lti_tool.assessment.models import AssessorGrant
+    from lti_tool.assessment.services import revoke_assessor
+    from lti_tool.extensions import db
+
+    world.launch("admin")
+    assessor = world.actor(DUTIES["org-assessor"])
+    page = _get(world, assessor, f"/assessment/{world.assessment_id}")
+    assert page.status_code == 200, page.text[:300]
+    (link,) = {u.replace("&amp;", "&") for u in re.findall(r'<a href="(/files/\d+\?t=[^"]+)"', page.text)}
+    assert assessor.browser.get(world.tool + link).status_code == 200
+    with world.app.app_context():
+        grant = db.session.scalar(db.select(AssessorGrant).where(AssessorGrant.is_active.is_(True)))
+        revoke_assessor(grant, world.user_id("admin"))
+        db.session.commit()
+    assert assessor.browser.get(world.tool + link).status_code == 404

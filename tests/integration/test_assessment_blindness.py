@@ -85,7 +85,7 @@ def test_every_assessor_facing_page_and_download_is_blind(app, platform, blind):
         got = first.browser.get(first.tool + url.replace("&amp;", "&"))
         assert got.status_code == 200, url
         assert_blind(got, f"the file {url}")
-    download = first.browser.get(first.tool + re.search(r'href="([^"]*download=1[^"]*)"', page.text)
+    download = first.browser.get(first.tool + re.search(r'<a href="([^"]*/files/[^"]*)"', page.text)
                                  .group(1).replace("&amp;", "&"))
     assert download.headers["Content-Disposition"].startswith("attachment")
     assert_blind(download, "the download")

@@ -9,13 +9,12 @@ import re
 from html import unescape
 
 import pytest
-import requests
 
 from lti_tool.extensions import db
 from lti_tool.mail import outbox
 from tests.badge_panel_road import Mailbox, attachments, post_panel, text_of
 from tests.badge_road import badge_row, earn_badge
-from tests.integration.test_admin_badges import admin_ltik, revoke, unrevoke
+from tests.integration.test_admin_badges import admin_ltik, client, revoke, unrevoke
 
 pytestmark = pytest.mark.usefixtures("running_term")
 
@@ -45,7 +44,8 @@ def _retitle(app, title: str) -> None:
 
 
 def _outbox_page(live_tool, platform):
-    page = requests.get(f"{live_tool.url}/admin/outbox/", params={"ltik": admin_ltik(platform)}, timeout=10)
+    admin = admin_ltik(platform)
+    page = client(admin).get(f"{live_tool.url}/admin/outbox/", params={"ltik": admin}, timeout=10)
     assert page.status_code == 200, page.text[:500]
     return page
 

@@ -12,12 +12,11 @@ import re
 from datetime import datetime
 
 import pytest
-import requests
 from sqlalchemy import event
 
 from lti_tool.extensions import db
 from tests.badge_road import badge_row, earn_badge
-from tests.platform.browser import PlatformBrowser
+from tests.integration.test_admin_badges import client, launched_ltik
 from tests.platform.platform import PEOPLE, ROLES, Person
 
 pytestmark = pytest.mark.usefixtures("running_term")
@@ -46,18 +45,16 @@ def badges(app, platform):
 
 
 def launch(platform, person: str) -> str:
-    result = PlatformBrowser(platform).launch(person=person, custom={"microcredential": SLUG})
-    assert result.status_code == 200, result.text[:500]
-    return result.ltik
+    return launched_ltik(platform, person=person, custom={"microcredential": SLUG})
 
 
 def get(live_tool, path, ltik, **params):
-    return requests.get(live_tool.url + path, params={"ltik": ltik, **params}, timeout=10)
+    return client(ltik).get(live_tool.url + path, params={"ltik": ltik, **params}, timeout=10)
 
 
 def revoke(live_tool, admin_ltik, badge_uuid):
-    done = requests.post(f"{live_tool.url}/admin/badges/{badge_uuid}/revoke",
-                         data={"ltik": admin_ltik, "reason": REASON}, timeout=10)
+    done = client(admin_ltik).post(f"{live_tool.url}/admin/badges/{badge_uuid}/revoke",
+                                   data={"ltik": admin_ltik, "reason": REASON}, timeout=10)
     assert done.status_code == 200 and "The badge was revoked" in done.text
 
 

@@ -417,7 +417,7 @@ def test_any_site_may_frame_the_card_and_only_the_card(app, earned, live_tool):
     badge, url = earned
     card = visit(f"{url}/embed")
     assert card.status == 200
-    assert card.headers["Content-Security-Policy"] == "frame-ancestors *"
+    assert card.headers["Content-Security-Policy"].endswith("; frame-ancestors *")
     assert TITLE in card.text and "Earned by Ada Lovelace" in card.text and "✓ Valid" in card.text
     assert "Division of Elementary and Secondary Education" in card.text
     assert f"Issued {date_label(badge.issued_at)}" in card.text
@@ -427,7 +427,7 @@ def test_any_site_may_frame_the_card_and_only_the_card(app, earned, live_tool):
 
     for address in (url, f"{live_tool.url}/badges/achievements/{SLUG}"):
         policy = visit(address).headers["Content-Security-Policy"]
-        assert policy.startswith("frame-ancestors 'self'") and "*" not in policy, address
+        assert policy.endswith("; frame-ancestors 'self'"), address
 
     snippet = with_badge(app, badge.uuid, presentation.embed_snippet)
     assert snippet == (f'<iframe src="{url}/embed" title="{TITLE} badge" width="340" height="170" '

@@ -50,7 +50,8 @@ def _launch_as(demo, persona: str, slug: str = DOUBLE_BLIND_SLUG):
     link = next(h for h in _launch_links(course.text, persona) if f"/{activity['id']}/" in h)
     launched, claims = launch(browser, demo.url, link)
     ltik = parse_qs(urlsplit(launched.headers["Location"]).query)["ltik"][0]
-    with demo.app.test_request_context():
+    cookie = f"lti_browser={browser.session.cookies.get('lti_browser')}"  # the reference is bound to this browser
+    with demo.app.test_request_context(headers={"Cookie": cookie}):
         return read_launch_token(ltik), claims
 
 

@@ -216,7 +216,12 @@ def test_removing_a_file_from_the_new_attempt_keeps_the_earlier_attempts_file(ap
     with app.app_context():
         assert db.session.get(Artifact, new_id) is None
         assert db.session.get(Artifact, old_id).storage_key == old_key
-    download = submitted.browser.get(f"{tool}/artifacts/{old_id}/download", params={"ltik": ltik})
+    from lti_tool.submissions.file_links import reader_file_url
+    from tests.integration.test_uploads import launch_context_of
+
+    with app.test_request_context(base_url=tool):  # no page lists an earlier attempt's files: its link, as issued
+        link = reader_file_url(launch_context_of(app, ltik), db.session.get(Artifact, old_id))
+    download = submitted.browser.get(tool + link)
     assert download.status_code == 200
     assert download.content == PDF
 
@@ -243,7 +248,8 @@ def test_two_tabs_starting_a_resubmission_at_once_open_one_attempt(app, platform
     start = threading.Barrier(4)
 
     def post():
-        browser = PlatformBrowser(platform)
+        browser = PlatformBrowser(platform)  # another tab of the same browser: its cookies
+        browser.session.cookies.update(submitted.browser.session.cookies)
         start.wait()
         results.append(browser.post(url, data=fields, allow_redirects=False).status_code)
 

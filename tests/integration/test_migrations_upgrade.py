@@ -8,7 +8,8 @@ one the models describe.
 SQLite runs in a temporary file. When DATABASE_URL names PostgreSQL, the test runs in a schema of its own
 (through `search_path`), dropped afterwards, so it never touches the suite's tables.
 
-A later migration that moves data on purpose (a renamed table or column) adds its mapping to `MOVED_COLUMNS`.
+A later migration that moves data on purpose (a renamed table or column) adds its mapping to `MOVED_COLUMNS`;
+one that drops a table on purpose names it in `DROPPED_TABLES`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ RELEASE = "e4b6e7fee8bf"  # the landed release: migrations/versions/e4b6e7fee8bf
 
 # (table, column) at the release -> (table, column) at head, for data a later migration moved on purpose.
 MOVED_COLUMNS: dict[tuple[str, str], tuple[str, str]] = {}
+# Tables a later migration dropped on purpose, and why.
+DROPPED_TABLES = {
+    "lti_used_nonce": "536db0ba815f: launch nonces are consumed once in the cache; a used nonce outlives its token "
+                      "by minutes only",
+}
 
 T0 = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
 
@@ -287,6 +293,9 @@ def test_an_upgrade_from_the_previous_release_keeps_every_row(upgrade_app):
         at_head = _reflected()
         after = _snapshot(at_head, [name for name in ROWS if name in at_head.tables])
         for name, rows in before.items():
+            if name in DROPPED_TABLES:
+                assert name not in at_head.tables, f"{name} should be gone: {DROPPED_TABLES[name]}"
+                continue
             assert name in after or any(old[0] == name for old in MOVED_COLUMNS), f"table {name} is gone"
             assert len(after.get(name, [])) == len(rows), f"{name}: {len(rows)} rows before, {len(after[name])} after"
             for old_row, new_row in zip(rows, after[name], strict=True):
@@ -305,8 +314,6 @@ def test_an_upgrade_from_the_previous_release_keeps_every_row(upgrade_app):
             r["payload"] for r in ROWS["gradebook_outbox_message"]]
         assert [_as_utc(r["final_deadline_at"]) for r in after["catalog_term"]] == [_at(60)]
         assert [r["descriptors"] for r in after["catalog_rubric_criterion"]] == [RUBRIC_DESCRIPTORS] * 3
-        assert [(r["issuer"], r["nonce"]) for r in after["lti_used_nonce"]] == [
-            (r["issuer"], r["nonce"]) for r in ROWS["lti_used_nonce"]]
         # Badges (c155e27f7f92): each existing micro-credential is issued by the profile named like its organization.
         issuers = [r["issuer_profile_id"] for r in after["catalog_microcredential"]]
         assert issuers == [1] * len(ROWS["catalog_microcredential"])
@@ -324,7 +331,7 @@ def test_the_current_models_read_the_upgraded_rows_and_match_its_schema(upgrade_
         # Every mapped model reads every old row of its table (enums, JSON and defaults included).
         for mapper in db.Model.registry.mappers:
             table = mapper.local_table
-            if mapper.inherits is None and table.name in ROWS:
+            if mapper.inherits is None and table.name in ROWS and table.name not in DROPPED_TABLES:
                 loaded = db.session.scalars(sa.select(mapper.class_)).all()
                 assert len(loaded) == len(ROWS[table.name]), f"{mapper.class_.__name__} lost rows"
         db.session.rollback()
@@ -334,3 +341,208 @@ def test_the_current_models_read_the_upgraded_rows_and_match_its_schema(upgrade_
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             differences = compare_metadata(context, db.metadata)
         assert differences == [], f"the upgraded schema differs from the models: {differences}"
+
+
+# -- one person per issuer (536db0ba815f) ---------------------------------------------------------------------------
+LAST_RELEASE = "c155e27f7f92"  # the revision before one person per issuer
+OTHER_ISSUER = "https://canvas.other.example"
+LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
+
+
+def _registration(id_: int, issuer: str, client_id: str) -> dict:
+    return {**ROWS["lti_registration"][0], "id": id_, "issuer": issuer, "client_id": client_id,
+            "name": f"Tool type {client_id}", "is_default_for_issuer": False, "manages_catalog": False}
+
+
+def _user(id_: int, registration_id: int, sub: str, name: str, days: float) -> dict:
+    return {"id": id_, "registration_id": registration_id, "sub": sub, "name": name, "given_name": None,
+            "family_name": None, "email": None, **_stamps(days)}
+
+
+def _attempt(id_: int, enrollment_id: int, status: str, days: float) -> dict:
+    return {**ROWS["submission_attempt"][0], "id": id_, "enrollment_id": enrollment_id, "status": status,
+            "submitted_at": _at(days) if status == "submitted" else None, **_stamps(days)}
+
+
+# What the last release (c155e27f7f92) may hold: the same Moodle (one issuer) registered the tool twice (two tool
+# types, two client ids), so three of its people were recorded twice; another issuer reuses one of their subs.
+SAME_PEOPLE_ROWS: dict[str, list[dict]] = {
+    **ROWS,
+    "lti_registration": ROWS["lti_registration"] + [
+        _registration(2, "https://moodle.district.example", "second-tool-type"),
+        _registration(3, OTHER_ISSUER, "canvas-1")],
+    "lti_deployment": ROWS["lti_deployment"] + [
+        {"id": 2, "registration_id": 2, "deployment_id": "7", "name": None, "is_active": True, **_stamps()},
+        {"id": 3, "registration_id": 3, "deployment_id": "1", "name": None, "is_active": True, **_stamps()}],
+    "lti_user": ROWS["lti_user"] + [
+        # Ada again (through the second tool type), later and with her work in the retired micro-credential.
+        {**_user(4, 2, "user-learner-1", "Ada L.", 3), "email": "ada.lovelace@school.example",
+         "last_launch_at": _at(5)},
+        # Katherine again, with more work in the micro-credential both records are enrolled in (same term).
+        _user(5, 2, "user-learner-2", "Katherine Johnson", 4),
+        # Grace again, an organization assessor there.
+        _user(6, 2, "user-instructor-1", "Grace Hopper", 4),
+        # Another issuer's person who happens to have Ada's sub: someone else.
+        _user(7, 3, "user-learner-1", "Alan Turing", 4)],
+    "lti_context": ROWS["lti_context"] + [
+        {**ROWS["lti_context"][0], "id": 2, "deployment_id": 2, "context_id": "course-2", "title": "Coaching"},
+        {**ROWS["lti_context"][0], "id": 3, "deployment_id": 3, "context_id": "course-1", "title": "Elsewhere"}],
+    "lti_membership": ROWS["lti_membership"] + [
+        # Ada's second record in her first course (written later: its roles win) and in a course of its own.
+        {"id": 4, "context_id": 1, "user_id": 4, "roles": [LEARNER, "urn:lti:role:ims/lis/Mentor"],
+         "status": "Active", **_stamps(3)},
+        {"id": 5, "context_id": 2, "user_id": 4, "roles": [LEARNER], "status": "Active", **_stamps(3)},
+        {"id": 6, "context_id": 2, "user_id": 5, "roles": [LEARNER], "status": "Active", **_stamps(4)},
+        {"id": 7, "context_id": 3, "user_id": 7, "roles": [LEARNER], "status": "Active", **_stamps(4)}],
+    "lti_resource_link": ROWS["lti_resource_link"] + [
+        {**ROWS["lti_resource_link"][0], "id": 2, "context_id": 2, "resource_link_id": "activity-2",
+         "microcredential_slug": "feedback-for-learning"},
+        {**ROWS["lti_resource_link"][0], "id": 3, "context_id": 2, "resource_link_id": "activity-3"},
+        {**ROWS["lti_resource_link"][0], "id": 4, "context_id": 3, "resource_link_id": "activity-1"}],
+    "submission_enrollment": ROWS["submission_enrollment"] + [
+        {"id": 3, "user_id": 4, "microcredential_id": 2, "term_id": 1, "resource_link_id": 2, **_stamps(3)},
+        {"id": 4, "user_id": 5, "microcredential_id": 1, "term_id": 1, "resource_link_id": 3, **_stamps(4)},
+        {"id": 5, "user_id": 7, "microcredential_id": 1, "term_id": 1, "resource_link_id": 4, **_stamps(4)}],
+    "submission_attempt": ROWS["submission_attempt"] + [
+        _attempt(3, 3, "submitted", 3),
+        _attempt(4, 4, "submitted", 4),
+        {**_attempt(5, 4, "draft", 5), "number": 2}],
+    "assessment_assessment": [
+        {"id": 1, "attempt_id": 3, "registration_id": 2, "context_id": 2, "microcredential_id": 2, "educator_id": 4,
+         "pseudonym": "P-ADA", "attempt_number": 1, "submitted_at": _at(3), "due_at": _at(10),
+         "is_double_blind": False, "needs_review": False, "reopen_allowed": False, "reviewer_id": 6,
+         "decision": "earned", "released_at": _at(4), **_stamps(3)},
+    ],
+    "assessment_assessor_grant": [
+        {"id": 1, "registration_id": 2, "user_id": 6, "microcredential_id": 2, "is_active": True,
+         "granted_by_id": None, **_stamps(4)},
+    ],
+    "badge_badge": [
+        {"id": 1, "uuid": str(uuid.UUID(int=1)), "assessment_id": 1, "enrollment_id": 3, "user_id": 4,
+         "microcredential_id": 2, "issuer_profile_id": 1, "status": "awaiting_email", "earned_at": _at(4),
+         "display_name": "full", **_stamps(4)},
+    ],
+    "badge_earner_profile": [
+        {"id": 1, "user_id": 4, "public_slug": "ada-public", "is_public": True, **_stamps(4)},
+    ],
+    "gradebook_outbox_message": ROWS["gradebook_outbox_message"] + [
+        {**ROWS["gradebook_outbox_message"][1], "id": 3, "registration_id": 2, "resource_link_id": 2,
+         "line_item_id": None, "user_id": 4},
+    ],
+}
+# Where each person's rows are after the upgrade: Ada's second record is merged into her first; Katherine's first
+# record stays apart (both are enrolled in the same micro-credential and term) and the second, with more work, is
+# the one her launches reach; Grace's second record is merged; the other issuer's person stays someone else.
+MERGED_INTO = {4: 1, 6: 3}
+
+
+@pytest.fixture
+def at_last_release(upgrade_app):
+    """The last release's schema filled with SAME_PEOPLE_ROWS; yields the rows as read back."""
+    with upgrade_app.app_context():
+        upgrade(revision=LAST_RELEASE)
+        metadata = _reflected()
+        with db.engine.begin() as connection:
+            for name, rows in SAME_PEOPLE_ROWS.items():
+                columns = {column for row in rows for column in row}  # an executemany takes the first row's keys
+                connection.execute(metadata.tables[name].insert(), [dict.fromkeys(columns) | row for row in rows])
+            if db.engine.dialect.name == "postgresql":
+                for name in SAME_PEOPLE_ROWS:
+                    connection.execute(sa.text(
+                        f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))"))
+        before = _snapshot(metadata, SAME_PEOPLE_ROWS)
+        db.engine.dispose()
+        yield before
+
+
+def _user_columns(metadata: sa.MetaData) -> dict[str, list[str]]:
+    """Every column of every table that refers to a person (read from the schema, as the migration does)."""
+    columns: dict[str, list[str]] = {}
+    for table in metadata.sorted_tables:
+        for fk in table.foreign_keys:
+            if fk.column.table.name == "lti_user" and table.name != "lti_user":
+                columns.setdefault(table.name, []).append(fk.parent.name)
+    return columns
+
+
+def test_an_upgrade_makes_one_person_per_issuer_and_keeps_their_work(upgrade_app, at_last_release):
+    before = at_last_release
+    with upgrade_app.app_context():
+        result = upgrade_app.test_cli_runner().invoke(args=["db", "upgrade"])
+        assert result.exit_code == 0, result.output
+        at_head = _reflected()
+        assert "lti_used_nonce" not in at_head.tables
+        after = _snapshot(at_head, [name for name in SAME_PEOPLE_ROWS if name in at_head.tables])
+
+    people = {row["id"]: row for row in after["lti_user"]}
+    assert sorted(people) == [1, 2, 3, 5, 7]  # 4 and 6 merged; 2 kept apart
+    assert {(p["issuer"], p["sub"]) for p in people.values()} == {
+        ("https://moodle.district.example", "user-learner-1"),
+        ("https://moodle.district.example", "unmerged:2:user-learner-2"),
+        ("https://moodle.district.example", "user-instructor-1"),
+        ("https://moodle.district.example", "user-learner-2"),
+        (OTHER_ISSUER, "user-learner-1")}
+    assert people[5]["sub"] == "user-learner-2"  # the record with more work is the one launches reach
+    assert people[1]["registration_id"] == 1  # first seen through the first tool type
+    # The kept record keeps its name and takes what only the merged one knew.
+    assert (people[1]["name"], people[1]["email"]) == ("Ada Lovelace", "ada@school.example")
+    assert _as_utc(people[1]["last_launch_at"]) == _at(5)
+
+    # Every row other than the merged people and their doubled course membership is still there, with the same
+    # values, except that it now refers to the kept person.
+    references = _user_columns(at_head)
+    for name, rows in before.items():
+        if name in ("lti_user", "lti_used_nonce"):
+            continue
+        kept = {row["id"]: row for row in after[name]}
+        for old in rows:
+            if name == "lti_membership" and old["id"] in (1, 4):
+                continue  # Ada's two memberships of course 1 are one now: below
+            assert old["id"] in kept, f"{name} {old['id']} is gone"
+            for column, value in old.items():
+                expected = MERGED_INTO.get(value, value) if column in references.get(name, []) else value
+                assert kept[old["id"]][column] == expected, f"{name} {old['id']}: {column}"
+    memberships = {row["id"]: row for row in after["lti_membership"]}
+    assert 4 not in memberships
+    assert (memberships[1]["context_id"], memberships[1]["user_id"]) == (1, 1)
+    assert memberships[1]["roles"] == [LEARNER, "urn:lti:role:ims/lis/Mentor"]  # the roles written last
+
+    # Ada's work from both tool types is reachable from the one Ada: enrollments, attempts, assessment, badge.
+    enrollments = {row["id"]: row["user_id"] for row in after["submission_enrollment"]}
+    assert enrollments == {1: 1, 2: 2, 3: 1, 4: 5, 5: 7}
+    assert [row["user_id"] for row in after["badge_badge"]] == [1]
+    assert [row["educator_id"] for row in after["assessment_assessment"]] == [1]
+    assert [row["reviewer_id"] for row in after["assessment_assessment"]] == [3]
+    assert [row["user_id"] for row in after["assessment_assessor_grant"]] == [3]
+    assert [row["user_id"] for row in after["badge_earner_profile"]] == [1]
+
+    # The decisions are in the log.
+    logged = result.output
+    assert "lti_user 4 (issuer https://moodle.district.example, sub user-learner-1) merged into lti_user 1" in logged
+    assert "lti_user 2 (issuer https://moodle.district.example, sub user-learner-2) is the same person" in logged
+
+    # The current models read it: one person per issuer and sub, with the work of both registrations.
+    with upgrade_app.app_context():
+        from lti_tool.badges.models import Badge
+        from lti_tool.lti.models import LtiUser
+        from lti_tool.submissions.models import Enrollment
+
+        ada = db.session.scalar(sa.select(LtiUser).filter_by(issuer="https://moodle.district.example",
+                                                             sub="user-learner-1"))
+        assert ada.id == 1
+        ada_enrollments = db.session.scalars(sa.select(Enrollment).filter_by(user_id=ada.id)
+                                             .order_by(Enrollment.id)).all()
+        assert [(e.id, len(e.attempts)) for e in ada_enrollments] == [(1, 1), (3, 1)]
+        assert [b.id for b in db.session.scalars(sa.select(Badge).filter_by(user_id=ada.id))] == [1]
+        db.session.rollback()
+
+
+def test_a_downgrade_from_one_person_per_issuer_goes_back_to_the_last_release(upgrade_app, at_last_release):
+    with upgrade_app.app_context():
+        upgrade()
+        result = upgrade_app.test_cli_runner().invoke(args=["db", "downgrade", LAST_RELEASE])
+        assert result.exit_code == 0, result.output
+        metadata = _reflected()
+        assert "lti_used_nonce" in metadata.tables and "issuer" not in metadata.tables["lti_user"].columns
+        users = _snapshot(metadata, ["lti_user"])["lti_user"]
+        assert [u["id"] for u in users] == [1, 2, 3, 5, 7]

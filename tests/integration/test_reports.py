@@ -245,7 +245,7 @@ def _enroll_somewhere(app, registration, course_id: str, sub: str, name: str, em
     deployment = db.session.scalar(db.select(Deployment).where(Deployment.registration_id == registration.id))
     context = Context(deployment=deployment, context_id=course_id, title=f"Course {course_id}")
     link = ResourceLink(context=context, resource_link_id=f"{course_id}-link", microcredential_slug=SLUG)
-    user = LtiUser(registration_id=registration.id, sub=sub, name=name, email=email)
+    user = LtiUser(registration=registration, sub=sub, name=name, email=email)
     db.session.add_all([context, link, user])
     db.session.flush()
     services.enroll(user, get_microcredential(SLUG), current_term(), link)

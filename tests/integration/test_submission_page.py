@@ -221,11 +221,11 @@ def test_autosave_answers_json_and_refuses_a_stale_version(app, browser, catalog
 
 def test_an_expired_launch_while_typing_gives_the_text_back(app, browser, catalog):
     response = _page(browser)
-    app.config["LTI_LAUNCH_TOKEN_MAX_AGE"], max_age = -1, app.config["LTI_LAUNCH_TOKEN_MAX_AGE"]
+    app.config["LTI_SESSION_MAX_AGE"], max_age = -1, app.config["LTI_SESSION_MAX_AGE"]
     try:
         expired = _post(browser, response, action="save", overview="An hour of careful writing")
     finally:
-        app.config["LTI_LAUNCH_TOKEN_MAX_AGE"] = max_age
+        app.config["LTI_SESSION_MAX_AGE"] = max_age
     assert expired.status_code == 401
     assert "An hour of careful writing" in expired.text
     assert "Open the activity again from your course" in expired.text

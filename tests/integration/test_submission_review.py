@@ -71,11 +71,13 @@ def _review(app, browser, platform, person: str, for_user: str = "learner", **pl
     return browser.launch(person=person, message_type=REVIEW, for_user=for_user, **plan)
 
 
-def _ltik_payload(app, url: str):
+def _ltik_payload(app, browser, url: str):
+    """The launch the page's reference names, read as the tool reads it from this browser (its cookie)."""
     from lti_tool.lti.launch_context import read_launch_token
 
     ltik = parse_qs(urlsplit(url).query)["ltik"][0]
-    with app.app_context():
+    cookie = f"lti_browser={browser.session.cookies.get('lti_browser')}"
+    with app.test_request_context(headers={"Cookie": cookie}):
         return read_launch_token(ltik)
 
 
@@ -120,7 +122,7 @@ def test_an_instructor_sees_the_educators_attempts_feedback_and_decision(app, br
 
     link = re.search(r'<a href="(https://example.org/plan)"[^>]*>My plan</a>', result.text)
     assert link is not None
-    download = re.search(r'<a href="([^"]*/artifacts/\d+/download\?ltik=[^"]+)" download>', result.text).group(1)
+    download = re.search(r'<a href="(/files/\d+\?t=[^"]+)" download>', result.text).group(1)
     fetched = browser.get(origin_of(result.response) + html.unescape(download))
     assert fetched.status_code == 200 and fetched.content == PDF
 
@@ -178,7 +180,7 @@ def test_an_assessor_lands_on_the_blind_scoring_page_of_the_latest_attempt(app, 
     learner = PEOPLE["learner"]
     for identity in (learner.name, learner.given_name, learner.family_name, learner.email, learner.sub):
         assert identity not in result.text and identity not in result.url
-    assert _ltik_payload(app, result.url).for_user_id is None  # the page's launch reference names no educator
+    assert _ltik_payload(app, browser, result.url).for_user_id is None  # the page's launch reference names no educator
 
 
 def test_an_educator_reviewing_their_own_work_sees_their_submission_page(app, browser, platform):

@@ -37,6 +37,24 @@ def forms_in(html: str) -> list[dict]:
     return parser.forms
 
 
+class _FrameParser(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.frames: dict[str, str] = {}
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "iframe" and attributes.get("src"):
+            self.frames[attributes.get("id") or ""] = attributes["src"]
+
+
+def frame_src(html: str, frame_id: str = "tool") -> str | None:
+    """The `src` of an LMS page's iframe (the tool's frame, `iframe#tool`), or None."""
+    parser = _FrameParser()
+    parser.feed(html)
+    return parser.frames.get(frame_id) or None  # attribute values come unescaped from the parser
+
+
 @dataclass
 class LaunchResult:
     """Where a launch ended: the final response and the launch reference (`ltik`) it carries."""
@@ -75,8 +93,25 @@ class PlatformBrowser:
                 cookie.secure = False
 
     def request(self, method: str, url: str, **kwargs) -> requests.Response:
+        """A request; redirects are followed one hop at a time, so each hop sends the cookies the last one set
+        (`requests` would build the next hop's cookies before the loopback emulation could see them)."""
         kwargs.setdefault("timeout", 10)
-        response = self.session.request(method, url, **kwargs)
+        follow = kwargs.pop("allow_redirects", True)
+        response = self._send(method, url, **kwargs)
+        history = []
+        while follow and response.is_redirect and len(history) < 30:
+            history.append(response)
+            location = urljoin(response.url, response.headers["Location"])
+            if response.status_code in (307, 308):
+                response = self._send(method, location, **{k: v for k, v in kwargs.items() if k != "params"})
+            else:
+                method = "GET"
+                response = self._send("GET", location, timeout=kwargs["timeout"], headers=kwargs.get("headers"))
+        response.history = history
+        return response
+
+    def _send(self, method: str, url: str, **kwargs) -> requests.Response:
+        response = self.session.request(method, url, allow_redirects=False, **kwargs)
         self._loopback_cookies_are_secure_contexts()
         return response
 
@@ -113,6 +148,16 @@ class PlatformBrowser:
         login, _ = self.platform.next_launch(**plan)
         login_response = self.start_login(login)
         id_token, state = self.authorize(login_response)
+        response = self.post_launch(id_token, state)
+        return LaunchResult(response=response, id_token=id_token, state=state)
+
+    def launch_from_lms_page(self, url: str) -> LaunchResult:
+        """Open an LMS page that frames the tool (the activity page a return URL leads to) and run its launch."""
+        page = self.get(url)
+        assert page.status_code == 200, page.text[:500]
+        login_url = frame_src(page.text)
+        assert login_url, f"the LMS page {page.url} frames no tool"
+        id_token, state = self.authorize(self.get(login_url, allow_redirects=False))
         response = self.post_launch(id_token, state)
         return LaunchResult(response=response, id_token=id_token, state=state)
 

@@ -55,7 +55,6 @@ def platform_server(live_tool):
 
 def register_platform(app, platform: TestPlatform, deployment_ids=("1",), manages_catalog=True):
     """Store the platform's registration in the tool, as `flask platforms add` does."""
-    from lti_tool.core.responses import forget_frame_origins
     from lti_tool.extensions import db
     from lti_tool.lti.models import Deployment, Registration
 
@@ -74,14 +73,13 @@ def register_platform(app, platform: TestPlatform, deployment_ids=("1",), manage
         registration.deployments = [Deployment(deployment_id=d) for d in deployment_ids]
         db.session.add(registration)
         db.session.commit()
-        forget_frame_origins()
         return registration.id
 
 
 @pytest.fixture
 def platform(app, platform_server):
     """The platform, registered in the tool with deployment "1", with fresh state."""
-    platform_server.plans.clear()
+    platform_server.forget()
     platform_server.issued_tokens.clear()
     platform_server.auth_errors.clear()
     platform_server.deep_link_responses.clear()

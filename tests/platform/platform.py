@@ -6,6 +6,11 @@ linking return endpoint that verifies the tool's response (Deep Linking 2.0 §4.
 `return_url` that records `lti_errormsg`. AGS, NRPS and the token endpoint come from
 `lms_services`; Dynamic Registration from `dynamic_registration`.
 
+Like Moodle's, its `lti_message_hint` is single-use: the authorization endpoint forgets a launch on its first
+use, and a second login with the same hint ends on an "Invalid request" page. A tool that needs a fresh launch
+must go back through the LMS: the launch's `return_url` (without a message) leads to the activity page, which
+launches the tool again with a new hint, as an LMS activity page does.
+
 Launches are resource link, deep linking or submission review requests (LTI Submission Review 1.0,
 `LtiSubmissionReviewRequest`: the resource link, the AGS claim naming its `lineitem`, and `for_user`, the
 person whose work is reviewed).
@@ -24,7 +29,7 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html import escape
 from urllib.parse import urlencode, urlsplit
 
@@ -32,7 +37,7 @@ import jwt
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from flask import Flask, abort, jsonify, request
+from flask import Flask, abort, jsonify, redirect, request
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
@@ -160,6 +165,8 @@ class TestPlatform:
         self.tool_jwks_url = ""
         self.jwks_requests = 0
         self.plans: dict[str, LaunchPlan] = {}
+        self.used_hints: set[str] = set()  # message hints already spent at /auth (single-use, as Moodle's)
+        self.sessions: dict[str, LaunchPlan] = {}  # sesskey of a return URL -> the launch it came from
         self.issued_tokens: list[str] = []
         self.auth_errors: list[str] = []
         self.deep_link_responses: list[dict] = []
@@ -192,6 +199,13 @@ class TestPlatform:
         parts = urlsplit(self.tool_launch_url)
         return f"{parts.scheme}://{parts.netloc}"
 
+    def forget(self) -> None:
+        """Every plan, spent hint and session: a test starts with an LMS that remembers no launch."""
+        with self.lock:
+            self.plans.clear()
+            self.used_hints.clear()
+            self.sessions.clear()
+
     def course_page_url(self, login: dict, storage: bool = False) -> str:
         """The LMS page that frames a launch (the browser tests open it)."""
         query = dict(login, storage="1") if storage else login
@@ -211,7 +225,23 @@ class TestPlatform:
 
     @property
     def return_url(self) -> str:
+        """The return endpoint; each launch's `return_url` adds its course, activity and a session key."""
         return self.base_url + "/return"
+
+    def launch_return_url(self, plan: LaunchPlan) -> str:
+        """`launch_presentation.return_url` as Moodle builds it (`mod/lti/return.php?course=&instanceid=&sesskey=`).
+
+        Moodle ties the sesskey to the person's LMS session; this platform has no sessions, so the key names the
+        launch whose person and activity the return page relaunches."""
+        sesskey = secrets.token_urlsafe(12)
+        with self.lock:
+            self.sessions[sesskey] = plan
+        query = {"course": plan.context_id, "instanceid": plan.resource_link_id, "sesskey": sesskey}
+        return self.return_url + "?" + urlencode(query)
+
+    def activity_page_url(self, plan: LaunchPlan, sesskey: str) -> str:
+        query = {"course": plan.context_id, "sesskey": sesskey}
+        return f"{self.base_url}/activity/{plan.resource_link_id}?" + urlencode(query)
 
     def context_url(self, path: str) -> str:
         return self.base_url + path
@@ -219,7 +249,10 @@ class TestPlatform:
     # -- launches --------------------------------------------------------------------------------
     def next_launch(self, **plan) -> tuple[dict, LaunchPlan]:
         """Plan a launch and return the third-party login request the LMS sends the browser to."""
-        launch_plan = LaunchPlan(**plan)
+        return self.launch_of(LaunchPlan(**plan))
+
+    def launch_of(self, launch_plan: LaunchPlan) -> tuple[dict, LaunchPlan]:
+        """The login request of a planned launch, under a fresh single-use message hint."""
         hint = secrets.token_urlsafe(12)
         with self.lock:
             self.plans[hint] = launch_plan
@@ -305,7 +338,7 @@ class TestPlatform:
                 "type": ["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"],
             },
             LTI + "tool_platform": {"guid": "test-platform", "name": "Test LMS", "product_family_code": "moodle"},
-            LTI + "launch_presentation": {"document_target": "iframe", "return_url": self.return_url},
+            LTI + "launch_presentation": {"document_target": "iframe", "return_url": self.launch_return_url(plan)},
             NRPS_CLAIM: {
                 "context_memberships_url": self.context_url(f"/memberships/{context}"),
                 "service_versions": ["2.0"],
@@ -417,6 +450,22 @@ iframe{width:100%;height:900px;border:0;background:#fff}</style></head>
 </script></body></html>"""
 
 
+INVALID_REQUEST = """<!doctype html><html lang="en"><head><title>Error | Test LMS</title></head>
+<body><main><h1>Invalid request</h1>
+<p>This launch has already been used. Go back to the course and open the activity again.</p></main></body></html>"""
+
+FRAME_BREAK_PAGE = """<!doctype html><html lang="en"><head><title>Micro-credential activity | Test LMS</title>
+<script>window.top.location.replace(window.location.href);</script></head><body></body></html>"""
+
+ACTIVITY_PAGE = """<!doctype html><html lang="en"><head><title>Micro-credential activity | Test LMS</title>
+<script>if (window !== window.top) { window.top.location.replace(window.location.href); }</script>
+<style>body{font-family:sans-serif;margin:0;background:#eef} header{padding:8px 16px;background:#335;color:#fff}
+iframe{width:100%;height:900px;border:0;background:#fff}</style></head>
+<body><header>Test LMS · Professional Learning 2026 · {{course}} · Micro-credential activity</header>
+<main><iframe id="tool" name="tool" title="Micro-credential activity" src="{{login_url}}"
+  allow="fullscreen"></iframe></main></body></html>"""
+
+
 def create_platform_app(platform: TestPlatform) -> Flask:
     """The platform's HTTP face."""
     app = Flask("test_platform")
@@ -444,7 +493,16 @@ def create_platform_app(platform: TestPlatform) -> Flask:
         for name in ("nonce", "state", "login_hint", "lti_message_hint"):
             if not params.get(name):
                 problems.append(f"{name} is missing")
-        plan = platform.plans.get(params.get("lti_message_hint", ""))
+        hint = params.get("lti_message_hint", "")
+        with platform.lock:
+            # Single-use, as Moodle's mod/lti/auth.php: the first use removes the launch from the LMS session.
+            plan = platform.plans.pop(hint, None)
+            spent = plan is None and hint in platform.used_hints
+            if plan is not None:
+                platform.used_hints.add(hint)
+        if spent:
+            platform.auth_errors.append("lti_message_hint already used")
+            return INVALID_REQUEST, 400
         if plan is None:
             problems.append("unknown lti_message_hint")
         elif params.get("login_hint") != PEOPLE[plan.person].sub:
@@ -484,7 +542,30 @@ def create_platform_app(platform: TestPlatform) -> Flask:
 
     @app.get("/return")
     def launch_return():
+        """`launch_presentation.return_url`: a message is shown; without one, back to the activity (Moodle's
+        return.php goes to the course page, from which the person opens the activity: one step here)."""
         platform.returns.append(dict(request.args))
-        return "<p>Back in the LMS.</p>"
+        if request.args.get("lti_errormsg") or request.args.get("lti_msg") or "sesskey" not in request.args:
+            return "<p>Back in the LMS.</p>"
+        plan = platform.sessions.get(request.args.get("sesskey", ""))
+        if plan is None or (request.args.get("course"), request.args.get("instanceid")) != (
+                plan.context_id, plan.resource_link_id):
+            return INVALID_REQUEST, 400
+        return redirect(platform.activity_page_url(plan, request.args["sesskey"]), code=303)
+
+    @app.get("/activity/<resource_link_id>")
+    def activity_page(resource_link_id: str):
+        """The activity page, as an LMS's: each visit launches the tool again, under a fresh message hint.
+
+        Framed (a tool navigated its own frame here), it takes the whole window first, as Moodle's return page does."""
+        plan = platform.sessions.get(request.args.get("sesskey", ""))
+        if plan is None or (request.args.get("course"), resource_link_id) != (plan.context_id, plan.resource_link_id):
+            return INVALID_REQUEST, 400
+        if request.headers.get("Sec-Fetch-Dest") == "iframe":
+            # Framed: only take the whole window (no launch here, it would spend a hint the top page spends again).
+            return FRAME_BREAK_PAGE
+        login, _ = platform.launch_of(replace(plan))
+        return ACTIVITY_PAGE.replace("{{login_url}}", escape(platform.login_url(login))).replace(
+            "{{course}}", escape(plan.context_id))
 
     return app
