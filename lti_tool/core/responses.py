@@ -41,9 +41,6 @@ def _launch_frame_origins() -> Iterable[str]:
     launch = g.get("lti_launch")
     if launch is None:
         return ()
-    origins = getattr(launch, "frame_origins", None)
-    if origins:  # carried in the launch reference: no query
-        return origins
     try:  # 1–2 queries: the session's identity map holds no strong reference to what the check loaded
         deployment = launch.deployment
         return deployment.registration.frame_origins if deployment is not None else ()

@@ -49,8 +49,9 @@ def is_this_browser(bound_hash: str) -> bool:
     return bool(_BROWSER_ID.match(browser_id)) and hmac.compare_digest(browser_hash(browser_id), bound_hash)
 
 
-def is_same_origin_request() -> bool:
-    """Was this request sent by one of the tool's own pages (or by a client that is no browser)?
+def is_same_origin_request(*, without_browser_headers: bool = True) -> bool:
+    """Was this request sent by one of the tool's own pages (or, unless `without_browser_headers` is False, by a
+    client that is no browser)?
 
     `Sec-Fetch-Site` decides where the browser sends it. The pages are served with `Referrer-Policy: no-referrer`,
     under which browsers send `Origin: null` even from our own forms — and `null` is nobody's origin, so it is
@@ -61,7 +62,7 @@ def is_same_origin_request() -> bool:
         return fetch_site == "same-origin"
     origin = request.headers.get("Origin")
     if origin is None:
-        return True
+        return without_browser_headers
     return origin == origin_of(external_url("lti.launch"))
 
 

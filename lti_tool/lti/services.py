@@ -113,6 +113,9 @@ def _recorded_rows(ids: list | None, deployment_id: int, registration_id: int) -
     )
     if context_id is not None:
         query = query.join(Context, Context.deployment_id == Deployment.id).where(Context.id == context_id)
+        # the membership as this launch would leave it (a roster sync may have marked it inactive since)
+        query = query.join(Membership, (Membership.context_id == Context.id) & (Membership.user_id == LtiUser.id)) \
+            .where(Membership.status == "Active")
     if resource_link_id is not None:
         query = query.join(ResourceLink, ResourceLink.context_id == Context.id)
         query = query.where(ResourceLink.id == resource_link_id)

@@ -14,8 +14,8 @@ from lti_tool.core import responses
 from lti_tool.core.errors import LaunchError, NotAllowed
 from lti_tool.core.keys import key_store
 from lti_tool.core.urls import external_url
+from lti_tool.lti import browser_binding, roles
 from lti_tool.lti import claims as c
-from lti_tool.lti import roles
 from lti_tool.lti.deep_linking import deep_linking_settings, response_for
 from lti_tool.lti.hooks import launch_handler
 from lti_tool.lti.launch import StateNotFound, ToolMessageLaunch, ToolOIDCLogin, state_and_nonce
@@ -116,7 +116,10 @@ def _storage_origin(login: dict | None) -> str:
 def launch():
     """The redirect URI: validate the id_token, record the launch, dispatch on its message type."""
     message_launch = ToolMessageLaunch.for_request()
-    message_launch.storage_verified = request.form.get("lti_storage_verified") == "1" and _from_our_own_page()
+    # Only the tool's own storage check page may say the platform's storage vouched for the state: a forged form
+    # on another site cannot claim the tool's origin (login CSRF), and a client sending no browser headers gets no say.
+    message_launch.storage_verified = request.form.get("lti_storage_verified") == "1" and \
+        browser_binding.is_same_origin_request(without_browser_headers=False)
     try:
         message_launch.validate()
     except StateNotFound:
@@ -171,18 +174,6 @@ def landing_page(launch: LaunchContext):
     return None, microcredential
 
 
-def _from_our_own_page() -> bool:
-    """Was this POST sent by one of the tool's own pages (the storage check), not by another site?
-
-    Browsers set `Origin` (and `Sec-Fetch-Site`) themselves; a forged form on another site cannot claim the
-    tool's origin, so the storage check's answer cannot be replayed into someone else's browser (login CSRF).
-    """
-    fetch_site = request.headers.get("Sec-Fetch-Site")
-    if fetch_site:
-        return fetch_site == "same-origin"
-    return request.headers.get("Origin") == origin_of(external_url("lti.launch"))
-
-
 def _state_not_found(message_launch: ToolMessageLaunch):
     """No state cookie: the platform's postMessage storage if the login offered it, else a way back through the LMS.
 
@@ -215,7 +206,8 @@ def _new_window_url(message_launch: ToolMessageLaunch) -> str | None:
     """
     try:
         message_launch.validate_jwt_format()
-        if not isinstance(message_launch.body(), dict):
+        body = message_launch.body()
+        if not isinstance(body, dict) or not isinstance(body.get("iss"), str) or not body.get("aud"):
             return None
         message_launch.validate_jwt_signature()
     except (LaunchError, LtiException):

@@ -14,6 +14,7 @@ Its payload is readable by whoever holds the link, so it carries ids and flags o
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,7 +63,7 @@ def file_url(launch, artifact: Artifact, grant: str, argument: object = None, *,
     payload = {"a": artifact.id, "u": launch.user_id, "d": launch.deployment_id, "g": grant, "r": argument,
                "i": 1 if inline else 0}
     if launch.browser:
-        payload["b"] = launch.browser
+        payload["b"], payload["s"] = launch.browser, launch.session_started_at
     return url_for("files.read", artifact_id=artifact.id, t=_serializer().dumps(payload))
 
 
@@ -94,9 +95,12 @@ def read_file_link(artifact_id: int, token: str) -> FileLink:
 
 
 def _in_its_browser(data) -> bool:
-    """Is this link opened by the browser whose bound launch issued it (the cookie a copied link cannot carry)?"""
+    """Is this link opened by the browser whose bound launch issued it (the cookie a copied link cannot carry),
+    within that launch's session?"""
     bound = data.get("b") if isinstance(data, dict) else None
-    return isinstance(bound, str) and is_this_browser(bound)
+    started = data.get("s") if isinstance(data, dict) else None
+    return isinstance(bound, str) and isinstance(started, int) \
+        and time.time() - started <= current_app.config["LTI_SESSION_MAX_AGE"] and is_this_browser(bound)
 
 
 def _expired() -> Gone:

@@ -98,6 +98,12 @@
 
   function isStale() { return age() > lifetime - MARGIN; }
 
+  // For the page's own requests (autosave, uploads): a fresh reference first when this one is about to expire —
+  // after the computer slept, say, when no timer or visibility event had the chance to renew it.
+  window.ltiSession = {
+    fresh: function () { return ended || !isStale() ? Promise.resolve() : renew().catch(function () {}); }
+  };
+
   // A link followed (or a form sent) with a stale reference: renew first, then go on with the fresh one.
   document.addEventListener("click", function (event) {
     if (ended || !isStale() || event.defaultPrevented || event.button !== 0 ||

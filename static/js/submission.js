@@ -28,6 +28,9 @@
     say("Not saved — " + message + " Your text is still on this page; copy it before you leave.", "bad");
   }
 
+  // session.js (pages of a session not bound to the browser) renews a reference about to expire; else nothing to do
+  function freshReference() { return window.ltiSession ? window.ltiSession.fresh() : Promise.resolve(); }
+
   function save() {
     if (timer) { clearTimeout(timer); timer = null; }
     if (inFlight) { return inFlight.then(save); }
@@ -37,10 +40,12 @@
     say("Saving…", "");
     var body = new FormData(form);
     var sentVersion = Number(versionInput.value);
-    inFlight = fetch(form.getAttribute("data-autosave-url"), {
-      // same-origin: the session cookie of a browser-bound launch (lti_browser, partitioned) goes along
-      method: "POST", body: body, credentials: "same-origin",
-      headers: {"X-Launch-Token": ltik(), "Accept": "application/json"}
+    inFlight = freshReference().then(function () {
+      return fetch(form.getAttribute("data-autosave-url"), {
+        // same-origin: the session cookie of a browser-bound launch (lti_browser, partitioned) goes along
+        method: "POST", body: body, credentials: "same-origin",
+        headers: {"X-Launch-Token": ltik(), "Accept": "application/json"}
+      });
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (response.ok) {
@@ -182,7 +187,7 @@
     event.preventDefault();
     var file = input.files[0];
     var attemptId = subform.querySelector("input[name=attempt_id]").value;
-    keepTextThen(subform, function () {
+    keepTextThen(subform, function () { freshReference().then(function () {
       leaving = false;
       uploading = true;
       var url = subform.getAttribute("data-raw-url") + "?attempt_id=" + encodeURIComponent(attemptId) +
@@ -229,7 +234,7 @@
         status.className = "hint error";
       };
       xhr.send(file);
-    });
+    }); });
     return true;
   }
 })();

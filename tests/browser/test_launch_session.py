@@ -97,3 +97,5 @@ def test_with_its_partitioned_cookie_the_session_is_bound_to_this_browser(lms, p
         assert_accessible(stranger, "session-replayed-elsewhere")
     finally:
         other.close()
+
+

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import zlib
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -43,9 +44,12 @@ def _token(url: str) -> str:
 
 
 def _payload(token: str) -> dict:
-    """What anyone holding the link can read of it (signed, not encrypted)."""
-    data = token.split(".")[0]
-    return json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
+    """What anyone holding the link can read of it (signed, not encrypted; itsdangerous zlib-compresses a payload
+    that gains from it and marks it with a leading dot)."""
+    compressed = token.startswith(".")
+    data = token.lstrip(".").split(".")[0]
+    raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+    return json.loads(zlib.decompress(raw) if compressed else raw)
 
 
 def test_a_file_link_names_one_file_and_no_launch_reference(app, browser, live_tool, educator):
@@ -57,7 +61,7 @@ def test_a_file_link_names_one_file_and_no_launch_reference(app, browser, live_t
     # ids and flags only: the reader, the file, why (their own work), how (an attachment) and the browser's hash
     payload = _payload(_token(url))
     assert payload == {"a": uploaded["id"], "u": educator.user_id, "d": payload["d"], "g": "own", "r": None, "i": 0,
-                       "b": payload["b"]}
+                       "b": payload["b"], "s": payload["s"]}
     assert payload["b"] not in browser.session.cookies.get("lti_browser", "")  # a hash, never the cookie itself
     # opened from another client (a copied link), within its minutes, it gives this one file and nothing else
     copied = PlatformBrowser(browser.platform)
@@ -83,6 +87,12 @@ def test_a_copied_file_link_is_refused_after_its_lifetime(app, browser, live_too
         # in the browser whose launch it was issued to, a player left open for long still plays
         own = browser.get(live_tool.url + url, headers={"Range": "bytes=0-7"})
         assert own.status_code == 206 and own.content == MP4[:8]
+    # ... but not beyond its session
+    app.config["LTI_SESSION_MAX_AGE"], saved = 1, app.config["LTI_SESSION_MAX_AGE"]
+    try:
+        assert browser.get(live_tool.url + uploaded["play_url"], headers={"Range": "bytes=0-7"}).status_code == 410
+    finally:
+        app.config["LTI_SESSION_MAX_AGE"] = saved
     # the page that lists the file gives a fresh link each time it is shown
     page = browser.get(live_tool.url + "/submission/", params={"ltik": educator.ltik})
     assert page.status_code == 200

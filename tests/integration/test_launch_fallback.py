@@ -221,3 +221,15 @@ def test_the_storage_check_page_falls_back_to_the_lms_page_too(browser, platform
     assert login["lti_message_hint"] not in response.text
     (link,) = [link for link in _page(response.text).links if link.get("target") == "_blank"]
     assert link["href"] == _return_url(fields["id_token"])
+
+
+@pytest.mark.parametrize("body", [{"aud": "x"}, {"iss": 7, "aud": "x"}, {"iss": "https://lms.example"}, {}],
+                         ids=["no-iss", "iss-not-text", "no-aud", "empty"])
+def test_a_token_without_the_claims_to_check_it_gets_a_clear_refusal_not_an_error(live_tool, body):
+    """Anyone may post anything with a state the tool never saw: the answer is the fallback page, never a 500."""
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "RS256", "kid": "k"}).encode()).rstrip(b"=").decode()
+    payload = base64.urlsafe_b64encode(json.dumps(body).encode()).rstrip(b"=").decode()
+    response = requests.post(live_tool.url + "/lti/launch", data={"id_token": f"{header}.{payload}.c2ln",
+                                                                   "state": "state-never-issued"}, timeout=10)
+    assert response.status_code == 401, response.text[:300]
+    _no_link(response)

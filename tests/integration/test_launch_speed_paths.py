@@ -270,3 +270,20 @@ def test_a_registration_registered_again_with_other_keys_refuses_a_launch_checke
         assert "registration with the tool changed during the launch" in launched.text
     else:
         assert launched.status_code == 303, launched.text[:300]
+
+
+def test_a_membership_a_roster_sync_switched_off_is_active_again_at_the_next_launch(app, browser, catalog):
+    """The same claims a moment later, but the course's roster marked the person inactive since: the launch
+    records them again (the skip holds only while what it would write is what the database has)."""
+    first = _post(browser, person="learner", custom={"microcredential": SLUG})
+    assert first.status_code == 303
+    from lti_tool.extensions import db
+    from lti_tool.lti.models import Membership
+
+    with app.app_context():
+        db.session.execute(db.update(Membership).values(status="Inactive"))
+        db.session.commit()
+    again = _post(browser, person="learner", custom={"microcredential": SLUG})
+    assert again.status_code == 303
+    with app.app_context():
+        assert db.session.scalars(db.select(Membership.status)).all() == ["Active"]
