@@ -7,6 +7,8 @@ FLASK := $(BIN)/flask --app wsgi
 AXE := node_modules/axe-core/axe.min.js
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# Where a browser on this machine reaches `make run`: the demo LMS registers there (BASE_URL when it is set).
+DEMO_ORIGIN ?= $(or $(BASE_URL),http://$(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(HOST)):$(PORT))
 # The app itself defaults to production when APP_ENV is unset; make's commands are for development.
 export APP_ENV ?= development
 
@@ -28,7 +30,7 @@ setup: install
 	$(FLASK) db upgrade
 	$(FLASK) keys ensure
 	$(FLASK) catalog load --if-empty
-	$(FLASK) demo setup
+	$(FLASK) demo setup --base-url $(DEMO_ORIGIN)
 
 run: setup  ## fresh machine -> virtualenv, install, migrate, keys, sample catalog, serve
 	$(FLASK) run --host $(HOST) --port $(PORT)

@@ -380,8 +380,6 @@ def run(args, servers: list[Server], figures: dict | None = None) -> int:
     offsets: dict[str, int] = {}
     for server in servers:  # every worker imports its templates, opens its connections, fetches the platform's keys
         run_pages(server.gunicorn.url + "/healthz", 10 * args.workers, args.concurrency)
-        # The person's first launch alone: it creates their draft (two first visits at once race on it).
-        run_launches(server.platform_server.platform, 1, 1, server.custom)
         _, cold_failures, _ = run_launches(server.platform_server.platform, warmup, args.concurrency, server.custom)
         if cold_failures:
             print(f"bench: {server.name}: warm-up launches failed:\n  " + "\n  ".join(cold_failures[:5]),

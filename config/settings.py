@@ -66,7 +66,15 @@ class Base:
     OUTBOX_BACKOFF_MAX_SECONDS = 3600.0
     OUTBOX_BATCH_SIZE = 40
     OUTBOX_SEND_THREADS = 4  # messages of one batch sent side by side (never two of one person and activity)
-    OUTBOX_LEASE_SECONDS: float | None = None  # None: from LTI_HTTP_TIMEOUT (gradebook.worker.lease_seconds)
+    # A claimed message is a worker's own this long; the worker's heartbeat renews it while its HTTP calls run, so a
+    # worker killed mid-send holds a person's later scores back for one lease at most (gradebook.worker.LeaseKeeper).
+    OUTBOX_LEASE_SECONDS = 30.0
+    # A platform's 401/403 (a rotated key, a registration switched off) is retried with backoff this long after the
+    # score's first attempt (or an admin's retry), whatever OUTBOX_MAX_ATTEMPTS says; then it waits for an admin.
+    OUTBOX_REFUSED_RETRY_SECONDS = 3 * 24 * 3600.0
+    # A platform refusing the tool itself (401/403 from its token endpoint, 401 with a fresh token) is remembered this
+    # long per registration: the other calls meanwhile get the same answer without asking (lti.access_tokens).
+    LTI_REFUSAL_MEMORY_SECONDS = 30.0
 
     # Mail: queued in the database (lti_tool/mail/outbox.py), sent by the outbox worker
     MAIL_BACKEND = "file"  # "file": <instance>/mail/*.eml (development, tests); "smtp": MAIL_SMTP_* (production)
@@ -92,7 +100,9 @@ class Base:
     ASSESSMENT_QUEUE_PAGE_SIZE = 50
 
     DEMO_ENABLED = False
-    PROXY_FIX = False  # trust one proxy's X-Forwarded-* headers (gunicorn behind nginx/ALB)
+    # How many proxies (nginx, a load balancer) stand in front of the app: their X-Forwarded-For and -Proto are
+    # read, X-Forwarded-Host never (BASE_URL names the public origin). 0: no X-Forwarded-* header is read.
+    TRUSTED_PROXY_COUNT = 0
 
     SESSION_COOKIE_SECURE = True
     SESSION_COOKIE_SAMESITE = "None"
@@ -120,6 +130,7 @@ class Testing(Base):
     OUTBOX_BACKOFF_BASE_SECONDS = 0.05
     OUTBOX_BACKOFF_MAX_SECONDS = 1.0
     OUTBOX_SEND_THREADS = 1  # one at a time, so that a test's injected LMS failure meets a known message
+    LTI_REFUSAL_MEMORY_SECONDS = 0.5  # a round's calls, not the next rounds' (tests switch refusals off and on)
 
 
 class Production(Base):
@@ -127,7 +138,7 @@ class Production(Base):
 
     ENV_NAME = "production"
     PREFERRED_URL_SCHEME = "https"
-    PROXY_FIX = True
+    TRUSTED_PROXY_COUNT = 1  # nginx in front of gunicorn (deploy/nginx.conf); set it to your number of hops
     LTI_GENERATE_KEYS = False
     MAIL_BACKEND = "smtp"
 
@@ -159,6 +170,7 @@ ENVIRONMENT_SETTINGS = {
     "LTI_CLOCK_SKEW_SECONDS": ("LTI_CLOCK_SKEW_SECONDS", int),
     "LTI_REGISTRATION_OPEN": ("LTI_REGISTRATION_OPEN", lambda v: v.lower() in ("1", "true", "yes")),
     "BASE_URL": ("BASE_URL", str),
+    "TRUSTED_PROXY_COUNT": ("TRUSTED_PROXY_COUNT", int),
     "CATALOG_FILE": ("CATALOG_FILE", str),
     "OUTBOX_RUN_IN_THREAD": ("OUTBOX_RUN_IN_THREAD", lambda v: v.lower() in ("1", "true", "yes")),
     "DEMO_ENABLED": ("DEMO_ENABLED", lambda v: v.lower() in ("1", "true", "yes")),
@@ -167,6 +179,10 @@ ENVIRONMENT_SETTINGS = {
     "UPLOAD_MAX_BYTES_VIDEO": ("UPLOAD_MAX_BYTES_VIDEO", int),
     "UPLOAD_MAX_BYTES_OTHER": ("UPLOAD_MAX_BYTES_OTHER", int),
     "OUTBOX_SEND_THREADS": ("OUTBOX_SEND_THREADS", int),
+    "OUTBOX_POLL_SECONDS": ("OUTBOX_POLL_SECONDS", float),
+    "OUTBOX_LEASE_SECONDS": ("OUTBOX_LEASE_SECONDS", float),
+    "OUTBOX_REFUSED_RETRY_SECONDS": ("OUTBOX_REFUSED_RETRY_SECONDS", float),
+    "LTI_REFUSAL_MEMORY_SECONDS": ("LTI_REFUSAL_MEMORY_SECONDS", float),
     "MAIL_BACKEND": ("MAIL_BACKEND", str),
     "MAIL_FROM": ("MAIL_FROM", str),
     "MAIL_SMTP_HOST": ("MAIL_SMTP_HOST", str),

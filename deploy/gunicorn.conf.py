@@ -28,7 +28,8 @@ keepalive = 5
 max_requests = 2000
 max_requests_jitter = 200
 
-# X-Forwarded-* headers are honoured only from the proxy on these addresses (the app's ProxyFix trusts one hop).
+# X-Forwarded-* headers are honoured only from the proxy on these addresses; the app then reads the client's address
+# and scheme from TRUSTED_PROXY_COUNT hops (1 in production), never the host (that is BASE_URL).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 accesslog = "-"

@@ -36,8 +36,7 @@ def create_app(config: str | type | None = None, overrides: dict | None = None) 
     _require_base_url_in_production(app)
     _configure_database(app)
     _configure_cache(app)
-    if app.config["PROXY_FIX"]:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
+    _trust_proxies(app)
 
     db.init_app(app)
     _configure_sqlite_connections(app)
@@ -65,6 +64,9 @@ def create_app(config: str | type | None = None, overrides: dict | None = None) 
     launch_context.init_app(app)
     assets.init_app(app)
 
+    from lti_tool.core import ids
+
+    ids.init_app(app)  # before any route: `<int:…>` ids stay within 64 bits (404 beyond)
     _register_blueprints(app)
 
     from lti_tool import cli
@@ -75,6 +77,10 @@ def create_app(config: str | type | None = None, overrides: dict | None = None) 
         from lti_tool.gradebook import worker
 
         worker.start_thread_with_first_request(app)
+
+    from lti_tool.core import readiness
+
+    readiness.init_app(app)  # last: a web process logs at start-up why it cannot serve launches yet
     return app
 
 
@@ -88,7 +94,7 @@ def _register_blueprints(app: Flask) -> None:
     from lti_tool.badges.public_views import bp as badges_bp
     from lti_tool.catalog.views import bp as catalog_bp
     from lti_tool.core.views import bp as core_bp
-    from lti_tool.gradebook.views import bp as outbox_bp
+    from lti_tool.front.views import bp as front_bp
     from lti_tool.lti.registration_views import bp as registration_bp
     from lti_tool.lti.views import bp as lti_bp
     from lti_tool.submissions.artifact_views import bp as artifacts_bp
@@ -97,6 +103,7 @@ def _register_blueprints(app: Flask) -> None:
     from lti_tool.submissions.views import bp as submissions_bp
 
     app.register_blueprint(core_bp)
+    app.register_blueprint(front_bp)
     app.register_blueprint(lti_bp)
     app.register_blueprint(registration_bp)
     app.register_blueprint(catalog_bp)
@@ -105,7 +112,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_badges_bp)
     app.register_blueprint(admin_issuers_bp)
     app.register_blueprint(reports_bp)
-    app.register_blueprint(outbox_bp)
+    from lti_tool import gradebook
+
+    gradebook.init_app(app)  # the outbox page, and the launch listener that fills a new placement's column
     app.register_blueprint(submissions_bp)
     app.register_blueprint(artifacts_bp)
     app.register_blueprint(files_bp)
@@ -141,6 +150,17 @@ def _require_base_url_in_production(app: Flask) -> None:
     if app.config["ENV_NAME"] == "production" and not app.config.get("BASE_URL"):
         raise RuntimeError("BASE_URL must be set in production (the public https:// origin of the tool): "
                            "issued badges carry addresses made from it for good")
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Read the client's address and scheme from the X-Forwarded-For/-Proto of exactly TRUSTED_PROXY_COUNT proxies.
+
+    X-Forwarded-Host and -Port are never read: every absolute URL the tool gives out (its LTI configuration, JWKS,
+    Dynamic Registration, badges) comes from BASE_URL, or in development from the Host the browser sent, never
+    from a header any client can add."""
+    hops = app.config["TRUSTED_PROXY_COUNT"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
 
 
 def _configure_database(app: Flask) -> None:

@@ -13,6 +13,8 @@ from flask import Blueprint, redirect, render_template, request
 
 from lti_tool.badges import issuing, queries, urls
 from lti_tool.badges.models import Badge
+from lti_tool.catalog.services import current_term
+from lti_tool.core.dates import zone_of
 from lti_tool.core.errors import NotFound
 from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch, launch_url_for, require_duty
@@ -71,6 +73,7 @@ def index():
         microcredentials=queries.microcredentials_with_badges(registration_id),
         status_labels=queries.STATUS_LABELS,
         registration=current_launch().deployment.registration,
+        time_zone=zone_of(current_term()),  # a list of many terms: the current term's zone, named in the heading
     )
 
 

@@ -13,6 +13,7 @@ from lti_tool.badges import issuers, urls
 from lti_tool.catalog.models import IssuerProfile
 from lti_tool.core.addresses import IMAGE_ADDRESS_HINT
 from lti_tool.core.errors import NotFound
+from lti_tool.core.ids import parse_id
 from lti_tool.extensions import db
 from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch, launch_url_for, require_duty
@@ -60,8 +61,9 @@ def index():
     """Every issuer profile, what it issues and how many badges it issued."""
     done = request.args.get("done")
     done_profile = None
-    if done in DONE_MESSAGES and (request.args.get("issuer") or "").isdigit():
-        done_profile = db.session.get(IssuerProfile, int(request.args["issuer"]))
+    issuer_id = parse_id(request.args.get("issuer"))
+    if done in DONE_MESSAGES and issuer_id is not None:
+        done_profile = db.session.get(IssuerProfile, issuer_id)
     return render_template(
         "admin/issuers.html",
         summaries=issuers.summaries(),

@@ -7,11 +7,13 @@ an admin sees the course they launched from. Nobody else sees a report.
 from __future__ import annotations
 
 from flask import Blueprint, Response, render_template, request
-from werkzeug.utils import secure_filename
 
 from lti_tool.admin import reports
+from lti_tool.catalog.services import current_term
+from lti_tool.core.dates import zone_note, zone_of
 from lti_tool.core.errors import NotAllowed
 from lti_tool.core.models import utcnow
+from lti_tool.core.spreadsheets import csv_download
 from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch, require_duty
 
@@ -34,12 +36,14 @@ def _scope() -> tuple[reports.ReportScope, list, object]:
     return scope, terms, chosen
 
 
+def _zone_term(chosen):
+    """The term whose time zone the report's times are in (core/dates): the chosen term, else the current one."""
+    return chosen or current_term()
+
+
 def _csv(text: str, what: str, term) -> Response:
     stamp = utcnow().strftime("%Y-%m-%d")
-    name = secure_filename(f"{what}-{term.key if term else 'all-terms'}-{stamp}.csv") or f"{what}.csv"
-    # A byte-order mark so that spreadsheet programs read names with accents as UTF-8.
-    return Response("\ufeff" + text, mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+    return csv_download(text, f"{what}-{term.key if term else 'all-terms'}-{stamp}.csv")
 
 
 @bp.get("/admin/reports")
@@ -49,6 +53,7 @@ def index():
     scope, terms, chosen = _scope()
     report = reports.build_report(scope)
     bars, chart_height = reports.chart_bars(report.lines)
+    zone_term = _zone_term(chosen)
     launch = current_launch()
     return render_template(
         "admin/reports.html",
@@ -65,6 +70,8 @@ def index():
         chart_description=reports.chart_description(report.lines),
         standings=reports.STANDINGS,
         standing_labels=reports.STANDING_LABELS,
+        time_zone=zone_of(zone_term),
+        time_zone_note=zone_note(zone_term),
     )
 
 
@@ -89,4 +96,4 @@ def follow_up_csv():
 def badges_csv():
     """The educators' badges, when each was issued and whether it was revoked, as a CSV download."""
     scope, _, chosen = _scope()
-    return _csv(reports.badges_csv(reports.build_report(scope)), "badges", chosen)
+    return _csv(reports.badges_csv(reports.build_report(scope), zone_of(_zone_term(chosen))), "badges", chosen)

@@ -21,6 +21,7 @@ from sqlalchemy import func
 from lti_tool.assessment.models import Assessment, Decision
 from lti_tool.badges.models import Badge, BadgeStatus
 from lti_tool.catalog.models import MicroCredential, Term
+from lti_tool.core.dates import local_iso
 from lti_tool.core.models import utcnow
 from lti_tool.core.spreadsheets import csv_text
 from lti_tool.extensions import db
@@ -355,7 +356,7 @@ SUMMARY_HEADER = ("Micro-credential", "Term", "Enrolled", "Submitted", "In asses
                   "Not submitted", "Resubmitted", "Overdue assessments", "Median days to decision",
                   "Decisions released")
 FOLLOW_UP_HEADER = ("Name", "Email", "Micro-credential", "Term", "Course", "Where they stand", "Attempt")
-BADGES_HEADER = ("Name", "Email", "Micro-credential", "Term", "Course", "Badge issued", "Revoked")
+BADGES_HEADER = ("Name", "Email", "Micro-credential", "Term", "Course", "Badge issued", "Revoked", "Time zone")
 
 
 def summary_csv(report: Report) -> str:
@@ -376,15 +377,12 @@ def follow_up_csv(report: Report) -> str:
     ))
 
 
-def _iso(moment: datetime | None) -> str:
-    return moment.isoformat() if moment else ""
-
-
-def badges_csv(report: Report) -> str:
-    """The educators' badges with when each was issued and revoked (ISO 8601, UTC), as CSV (formulas
-    neutralised)."""
+def badges_csv(report: Report, time_zone: str) -> str:
+    """The educators' badges with when each was issued and revoked (ISO 8601 with the offset of `time_zone`, named
+    in the last column: the rule of core/dates), as CSV (formulas neutralised)."""
     return csv_text(BADGES_HEADER, (
         (b.name, b.email, b.microcredential_title, b.term_title, b.course,
-         AWAITING_EMAIL_TEXT if b.is_awaiting_email else _iso(b.issued_at), _iso(b.revoked_at))
+         AWAITING_EMAIL_TEXT if b.is_awaiting_email else local_iso(b.issued_at, time_zone),
+         local_iso(b.revoked_at, time_zone), time_zone)
         for b in report.badges
     ))

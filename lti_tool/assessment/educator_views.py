@@ -13,9 +13,10 @@ from flask import Blueprint, Flask, g, redirect, request, url_for
 from lti_tool.assessment import feedback
 from lti_tool.assessment.services import start_resubmission
 from lti_tool.core.errors import InvalidInput
+from lti_tool.core.ids import parse_id
 from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch, require_duty
-from lti_tool.submissions.services import get_own_attempt
+from lti_tool.submissions.launch_scope import launch_attempt
 from lti_tool.submissions.signals import submission_page_viewed
 
 bp = Blueprint("feedback", __name__)
@@ -27,10 +28,10 @@ def resubmit():
     """Start attempt N+1 as a copy of attempt N after a released *Not yet*; back to the submission page."""
     if request.form.get("action") != "resubmit":
         raise InvalidInput("Choose “Start resubmission” to open a new attempt.")
-    try:
-        attempt = get_own_attempt(current_launch().user_id, int(request.form.get("attempt_id", "")))
-    except ValueError:
-        raise InvalidInput("The form is missing its attempt; reload the page and try again.") from None
+    attempt_id = parse_id(request.form.get("attempt_id"))
+    if attempt_id is None:
+        raise InvalidInput("The form is missing its attempt; reload the page and try again.")
+    attempt = launch_attempt(current_launch(), attempt_id)  # only the attempt of this launch's activity
     start_resubmission(attempt.enrollment, from_attempt=attempt.number)
     return redirect(url_for("submissions.page", ltik=g.ltik, notice="resubmission-started"), code=303)
 

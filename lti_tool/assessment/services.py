@@ -38,7 +38,7 @@ from lti_tool.core.dates import add_business_days, parse_holidays
 from lti_tool.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from lti_tool.core.models import utcnow
 from lti_tool.extensions import db
-from lti_tool.gradebook.services import enqueue_score
+from lti_tool.gradebook.services import DEFAULT_SCORE_MAXIMUM, enqueue_score
 from lti_tool.lti.models import Context, ResourceLink
 from lti_tool.submissions.models import Attempt, Enrollment, MarkingStatus, SubmissionStatus
 from lti_tool.submissions.services import DeadlinePassed, copy_attempt
@@ -436,7 +436,8 @@ def release_assessment(assessment: Assessment, user_id: int | None, *, now: date
     microcredential = assessment.microcredential
     enrollment = assessment.attempt.enrollment
     line_item = enrollment.resource_link.line_item
-    maximum = line_item.score_maximum if line_item is not None else 1.0
+    # against the column's own maximum; a column still to be created gets the one the tool creates it with
+    maximum = line_item.score_maximum if line_item is not None else DEFAULT_SCORE_MAXIMUM
     assessment.score_maximum = maximum
     assessment.score_given = rubric.score_for(microcredential, record.levels, maximum)
     assessment.released_at = now

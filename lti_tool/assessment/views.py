@@ -25,8 +25,10 @@ from lti_tool.assessment.queue import STATES, QueueFilter, microcredentials_in, 
 from lti_tool.assessment.services import MARKING_LABELS, ClaimedByAnother, StaleScoring, WrongState
 from lti_tool.catalog.models import MicroCredential
 from lti_tool.catalog.parts import PART_TITLES, PARTS
-from lti_tool.catalog.services import list_microcredentials
+from lti_tool.catalog.services import current_term, list_microcredentials
+from lti_tool.core.dates import zone_of
 from lti_tool.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from lti_tool.core.ids import parse_id
 from lti_tool.core.models import utcnow
 from lti_tool.core.storage import format_size
 from lti_tool.extensions import db
@@ -119,10 +121,7 @@ def _score_url(assessment: Assessment, notice: str | None = None) -> str:
 
 # -- the queue ------------------------------------------------------------------------------------------------
 def _int_arg(name: str) -> int | None:
-    try:
-        return int(request.args.get(name, ""))
-    except ValueError:
-        return None
+    return parse_id(request.args.get(name))
 
 
 @bp.get("/")
@@ -143,6 +142,7 @@ def queue():
         "assessment/queue.html", page=page, queue_filter=queue_filter, states=STATES,
         microcredentials=microcredentials_in(sees), is_admin=viewer.admin is not None,
         notice=NOTICES.get(request.args.get("notice", "")), skipped=request.args.getlist("skipped"),
+        time_zone=zone_of(current_term()),  # a list of many terms: the current term's zone, named in the heading
     )
 
 
@@ -261,10 +261,10 @@ def score(assessment_id: int):
 
 
 def _posted_int(name: str) -> int:
-    try:
-        return int(request.form.get(name, ""))
-    except ValueError:
-        raise InvalidInput("The form is incomplete; reload the page and try again.") from None
+    number = parse_id(request.form.get(name))
+    if number is None:
+        raise InvalidInput("The form is incomplete; reload the page and try again.")
+    return number
 
 
 def _posted_scoring(assessment: Assessment) -> Scoring:
@@ -337,12 +337,7 @@ def autosave(assessment_id: int):
 def release():
     """Release one decision or many from the queue (`assessment_id` once or more)."""
     viewer = _viewer()
-    ids = []
-    for value in request.form.getlist("assessment_id"):
-        try:
-            ids.append(int(value))
-        except ValueError:
-            continue
+    ids = [number for number in map(parse_id, request.form.getlist("assessment_id")) if number is not None]
     if not ids:
         raise InvalidInput("Choose at least one submission to release.")
     scope = viewer.scope if viewer.admin is None else None

@@ -17,6 +17,7 @@ from lti_tool.badges.identity import normalise_email
 from lti_tool.badges.models import Badge, BadgeStatus
 from lti_tool.catalog.models import IssuerProfile, MicroCredential
 from lti_tool.core.addresses import IMAGE_ADDRESS_HINT, is_email, is_image_address, is_web_address
+from lti_tool.core.ids import parse_id
 from lti_tool.extensions import db
 
 FIELDS = ("name", "url", "email", "description", "image")
@@ -80,9 +81,8 @@ def list_profiles() -> list[IssuerProfile]:
 
 def profile_choice(text: str | None) -> IssuerProfile | None:
     """The profile a form chose by id (an allow-list: an unknown or malformed id is None)."""
-    if not text or not text.isdigit() or len(text) > 12:
-        return None
-    return db.session.get(IssuerProfile, int(text))
+    profile_id = parse_id(text)
+    return db.session.get(IssuerProfile, profile_id) if profile_id is not None else None
 
 
 def choose_issuer(microcredential: MicroCredential, profile: IssuerProfile) -> bool:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import joinedload
 from lti_tool.assessment.models import Assessment
 from lti_tool.badges.models import Badge, BadgeEvent, BadgeStatus
 from lti_tool.catalog.models import MicroCredential
+from lti_tool.core.ids import parse_id
 from lti_tool.extensions import db
 from lti_tool.lti.models import LtiUser
 from lti_tool.submissions.progress import BadgeFacts, register_badge_reader
@@ -43,8 +44,7 @@ class BadgeFilter:
         microcredential = args.get("microcredential") or ""
         return cls(
             status=status if status in STATUS_LABELS else None,
-            microcredential_id=int(microcredential) if microcredential.isdigit() and len(microcredential) < 12
-            else None,
+            microcredential_id=parse_id(microcredential),
             search=(args.get("q") or "").strip()[:SEARCH_MAX_LENGTH],
             page=args.get("page", 1, type=int) or 1,
         )

@@ -1,4 +1,11 @@
-"""Dates as the seeds show them: the local date and time with its zone, and the time remaining."""
+"""Dates as people read them: one rule for every time the tool shows, and the time remaining.
+
+The rule: a time is shown in the time zone of the term the work belongs to, and the zone is named — on the
+pages, in the autosave message (the server writes it, so the browser's own zone plays no part) and in the CSV
+exports (ISO 8601 with that zone's offset, and a column naming the zone). Pages and exports that list work
+of a whole course or platform use the current term's zone; where there is no term at all, UTC, and they say
+so. Every label comes from `local_datetime_label`; templates use its filter, `local_datetime`.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +17,57 @@ from flask import Flask
 
 from lti_tool.core.models import utcnow
 
+DEFAULT_TIME_ZONE = "UTC"
+NO_TERM_REASON = "no term is set up"
+# The styles of `local_datetime_label`: a sentence's full date, a table's cell, a date, a time of today.
+STYLES = {
+    "long": "%A, %-d %B %Y, %-I:%M %p %Z",
+    "short": "%d %b %Y, %-I:%M %p %Z",
+    "date": "%d %b %Y",
+    "time": "%-I:%M %p %Z",
+    "seconds": "%d %b %Y, %H:%M:%S %Z",
+}
+# Sentences and messages name the zone in full; a table's cells carry its abbreviation and the page names the zone
+# once above the table (`zone_note`).
+NAMED_STYLES = ("long", "time")
 
-def local_datetime_label(moment: datetime | None, time_zone: str = "UTC") -> str:
-    """'Tuesday, 15 June 2027, 11:59 PM EDT' in the term's time zone."""
+
+def zone_of(term) -> str:
+    """The time zone a term's times are shown in (UTC when there is no term)."""
+    return (getattr(term, "time_zone", None) or DEFAULT_TIME_ZONE) if term is not None else DEFAULT_TIME_ZONE
+
+
+def zone_note(term) -> str:
+    """The sentence a page listing many times shows once: which zone they are in, and why that one."""
+    if term is None:
+        return f"Times are in {DEFAULT_TIME_ZONE}: {NO_TERM_REASON}."
+    return f"Times are in {zone_of(term)}, the time zone of the term {term.title}."
+
+
+def in_zone(moment: datetime, time_zone: str | None) -> datetime:
+    """The same instant on the clocks of `time_zone` (a naive moment is UTC, as the database keeps it)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(DEFAULT_TIME_ZONE))
+    return moment.astimezone(ZoneInfo(time_zone or DEFAULT_TIME_ZONE))
+
+
+def local_datetime_label(moment: datetime | None, time_zone: str | None = DEFAULT_TIME_ZONE,
+                         style: str = "long") -> str:
+    """The one way a time is written for a person, in `time_zone`, with the zone named.
+
+    'Tuesday, 15 June 2027, 11:59 PM EDT (America/New_York)' (long), '15 Jun 2027, 11:59 PM EDT' (short, a table's
+    cell), '2:05 PM NZDT (Pacific/Auckland)' (time), '15 Jun 2027' (date: the date there).
+    """
     if moment is None:
         return ""
-    local = moment.astimezone(ZoneInfo(time_zone or "UTC"))
-    return local.strftime("%A, %-d %B %Y, %-I:%M %p %Z")
+    zone = time_zone or DEFAULT_TIME_ZONE
+    text = in_zone(moment, zone).strftime(STYLES[style])
+    return f"{text} ({zone})" if style in NAMED_STYLES and zone != DEFAULT_TIME_ZONE else text
+
+
+def local_iso(moment: datetime | None, time_zone: str | None = DEFAULT_TIME_ZONE) -> str:
+    """ISO 8601 with the offset of `time_zone` (for `<time datetime>` and the CSV exports); '' for no time."""
+    return in_zone(moment, time_zone).isoformat() if moment is not None else ""
 
 
 def time_remaining_label(moment: datetime | None, now: datetime | None = None) -> str:
@@ -45,6 +96,7 @@ def _plural(count: int, word: str) -> str:
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(local_datetime_label, "local_datetime")
+    app.add_template_filter(local_iso, "local_iso")
     app.add_template_filter(time_remaining_label, "time_remaining")
 
 

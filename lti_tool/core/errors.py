@@ -71,8 +71,11 @@ class LaunchError(DomainError):
 
 
 def return_url_with_message(return_url: str | None, message: str) -> str | None:
-    """The LMS return URL with `lti_errormsg` (LTI 1.3 Core §6.1.2 launch_presentation.return_url)."""
-    if not return_url or urlsplit(return_url).scheme not in ("http", "https"):
+    """The LMS return URL with `lti_errormsg` (LTI 1.3 Core §6.1.2 launch_presentation.return_url).
+
+    Whether a return URL becomes a link is decided in one place, `lti.return_urls.platform_link`; a `LaunchError`
+    carries only what it allowed (`ToolMessageLaunch.trusted_return_url`), so nothing is judged again here."""
+    if not return_url:
         return None
     parts = urlsplit(return_url)
     query = parse_qsl(parts.query, keep_blank_values=True) + [("lti_errormsg", message)]
@@ -91,6 +94,13 @@ def _render(status: int, title: str, message: str, hint: str | None = None, back
     return render_template(template, status=status, title=title, message=message, hint=hint, back_url=back_url), status
 
 
+def error_page(error: DomainError):
+    """The central answer to a domain error (a page, or JSON for a client that asks for it), for a view or a
+    blueprint's own handler that answers some cases of the error itself and leaves the others to the usual page."""
+    db.session.rollback()
+    return _render(error.status, error.title, error.message, error.hint)
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(LaunchError)
     def launch_error(error: LaunchError):
@@ -99,10 +109,7 @@ def init_app(app: Flask) -> None:
         back = return_url_with_message(error.return_url, error.message) or ""
         return _render(error.status, error.title, error.message, error.hint, back)
 
-    @app.errorhandler(DomainError)
-    def domain_error(error: DomainError):
-        db.session.rollback()
-        return _render(error.status, error.title, error.message, error.hint)
+    app.register_error_handler(DomainError, error_page)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -1,24 +1,65 @@
-"""CSV for spreadsheets: a cell a spreadsheet would run as a formula is neutralised (OWASP "CSV injection")."""
+"""CSV for spreadsheets, by OWASP's CSV-injection rule: no cell a spreadsheet would run as a formula.
+
+Every export of the tool (the progress view's, the organizations' reports) is written by `csv_text`, the one
+place the rule lives (https://owasp.org/www-community/attacks/CSV_Injection):
+
+- every cell is wrapped in double quotes and an embedded double quote is doubled, so a `,` or `;` inside a
+  cell cannot start a new cell, whichever separator the spreadsheet picks;
+- a cell that starts like a formula gets a leading single quote, so the spreadsheet shows it as text.
+
+"Starts like a formula" is wider than the first character, because spreadsheets are lenient: `=`, `+`, `-`,
+`@` (and their full-width and small forms, `＝` `＋` `－` `＠` `﹦` `﹢` `﹣` `﹫`, which some input methods
+type and some spreadsheets read as the ASCII ones) after any leading whitespace; a cell that starts with a tab,
+a carriage return or a line feed; and a cell where a field separator or a line break is followed by one of those
+characters (`a;=1+2`), in case a program splits the cell there. The quote is the only change: the text a
+person reads in the spreadsheet is the value with one `'` in front.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+from flask import Response
+from werkzeug.utils import secure_filename
+
+FORMULA_CHARACTERS = "=+-@" "\uff1d\uff0b\uff0d\uff20" "\ufe66\ufe62\ufe63\ufe6b"
+LINE_BREAKS = "\t\r\n"
+SEPARATORS = ",;\t\r\n"
+# Characters that draw nothing before a formula: whitespace (str.isspace) and the zero-width ones.
+_INVISIBLE = r"[\s\u200b\u200c\u200d\u2060\ufeff]*"
+_STARTS_LIKE_A_FORMULA = re.compile(f"^{_INVISIBLE}[{re.escape(FORMULA_CHARACTERS)}]")
+_FORMULA_AFTER_A_SEPARATOR = re.compile(f"[{re.escape(SEPARATORS)}]{_INVISIBLE}[{re.escape(FORMULA_CHARACTERS)}]")
+NEUTRALISING_PREFIX = "'"
+
+
+def is_formula_like(text: str) -> bool:
+    """Whether a spreadsheet could read `text`, or a part of it split off at a separator, as a formula."""
+    return bool(text.startswith(tuple(LINE_BREAKS)) or _STARTS_LIKE_A_FORMULA.match(text)
+                or _FORMULA_AFTER_A_SEPARATOR.search(text))
 
 
 def safe_cell(value) -> str:
-    """The value as text; text that starts like a formula gets a leading quote, so it stays text."""
+    """The value as text; text that could run as a formula gets a leading single quote, so it stays text."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+    return NEUTRALISING_PREFIX + text if is_formula_like(text) else text
 
 
 def csv_text(header: Iterable, rows: Iterable[Iterable]) -> str:
-    """A header and rows as CSV text, every cell through `safe_cell`."""
+    """A header and rows as CSV text: every cell through `safe_cell`, every cell quoted (OWASP's rule)."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
     writer.writerow([safe_cell(cell) for cell in header])
     writer.writerows([safe_cell(cell) for cell in row] for row in rows)
     return out.getvalue()
+
+
+def csv_download(text: str, filename: str) -> Response:
+    """CSV text as a download named `filename` (made safe), never cached: every export answers through here.
+
+    A byte-order mark leads, so that spreadsheet programs read names with accents as UTF-8."""
+    name = secure_filename(filename) or "export.csv"
+    return Response("\ufeff" + text, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})

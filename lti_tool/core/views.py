@@ -1,9 +1,8 @@
 """Health checks for load balancers and the benchmark's baseline."""
 
-from flask import Blueprint, jsonify
-from sqlalchemy import text
+from flask import Blueprint, current_app, jsonify
 
-from lti_tool.extensions import cache, db
+from lti_tool.core import readiness
 
 bp = Blueprint("core", __name__)
 
@@ -16,9 +15,9 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Readiness: the database and the cache answer."""
-    db.session.execute(text("SELECT 1"))
-    cache.set("readyz", "1", timeout=10)
-    if cache.get("readyz") != "1":
-        return jsonify(status="cache unavailable"), 503
+    """Readiness: the database and the cache answer, the schema is at head and a signing key loads (else 503)."""
+    problems = readiness.problems()
+    readiness.report(current_app._get_current_object(), problems)
+    if problems:
+        return jsonify(status="not ready", problems=[problem.reason for problem in problems]), 503
     return jsonify(status="ok")

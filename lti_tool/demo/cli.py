@@ -11,7 +11,8 @@ demo_cli = AppGroup("demo", help="The demo LMS (development only).")
 
 @demo_cli.command("setup")
 @click.option("--base-url", default=None,
-              help="Origin the browser uses for /demo (default: BASE_URL, else http://127.0.0.1:5000).")
+              help="Origin the browser uses for /demo: `make run` passes the one it serves "
+                   "(default: BASE_URL, else http://127.0.0.1:5000).")
 def setup(base_url: str | None):
     """Register the demo platform with the tool (registration, deployment) and seed its course. Idempotent."""
     if not current_app.config.get("DEMO_ENABLED"):

@@ -38,9 +38,10 @@ DEPLOYMENT_ID = "demo-deployment"
 PLATFORM_NAME = "Demo LMS"
 KEY_FILE = "demo_platform_key.pem"
 COURSE_FILE = "demo_course.json"
-DEFAULT_ORIGIN = "http://127.0.0.1:5000"  # `make run` serves here
+DEFAULT_ORIGIN = "http://127.0.0.1:5000"  # `make run`'s default HOST and PORT (it passes its own to `demo setup`)
 ID_TOKEN_LIFETIME = 300
 ACCESS_TOKEN_LIFETIME = 3600
+FORM_TOKEN_MAX_AGE = 24 * 3600  # a course page left open for a day still resets
 
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 COURSE = {
@@ -61,6 +62,8 @@ ALL_SCOPES = {*AGS_SCOPES, SCOPE_NRPS}
 DEEP_LINKING_RESPONSE = "LtiDeepLinkingResponse"
 CONTENT_ITEMS = "https://purl.imsglobal.org/spec/lti-dl/claim/content_items"
 DEEP_LINKING_DATA = "https://purl.imsglobal.org/spec/lti-dl/claim/data"
+
+COLUMN_MAXIMUM = 100.0  # a new gradebook column's maximum when none is given, as in Moodle
 
 
 class DemoError(Exception):
@@ -266,7 +269,7 @@ def add_lineitem(course: dict, data: dict) -> dict:
     item = {
         "id": _new_id("li"),
         "label": str(data.get("label") or "Untitled"),
-        "scoreMaximum": float(data.get("scoreMaximum") or 1),
+        "scoreMaximum": float(data.get("scoreMaximum") or COLUMN_MAXIMUM),
         "resourceId": data.get("resourceId"),
         "tag": data.get("tag"),
         "resourceLinkId": data.get("resourceLinkId"),
@@ -292,7 +295,8 @@ def seed_course() -> dict:
             return load_course()
         course = _empty_course()
         for mc in catalog_microcredentials():
-            line_item = {"label": mc.title, "scoreMaximum": 1, "resourceId": mc.slug, "tag": "microcredential"}
+            line_item = {"label": mc.title, "scoreMaximum": COLUMN_MAXIMUM, "resourceId": mc.slug,
+                         "tag": "microcredential"}
             add_activity(course, mc.title, mc.slug, line_item)
         if not course["activities"]:
             add_activity(course, "Micro-credential (chosen on first launch)", None, {"label": "Micro-credential"})
@@ -362,6 +366,21 @@ def read_message_hint(hint: str | None) -> dict:
         return _serializer("demo-lti-message-hint").loads(hint or "", max_age=3600)
     except BadSignature:
         raise DemoError("lti_message_hint is missing, forged or expired: launch again from /demo.") from None
+
+
+def form_token() -> str:
+    """The value the demo's own forms carry: signed, so no one makes it up, and read from the page, which another
+    site cannot do. With the same-origin check (`views.require_own_form`) it protects the demo's forms as the
+    launch reference protects the tool's."""
+    return _serializer("demo-form").dumps("demo")
+
+
+def check_form_token(token: str | None) -> None:
+    try:
+        _serializer("demo-form").loads(token or "", max_age=FORM_TOKEN_MAX_AGE)
+    except BadSignature:
+        raise DemoError("This form did not come from the demo's own page (or the page is more than a day old), so "
+                        "nothing was changed: reload the course page and try again.", status=403) from None
 
 
 def access_token(scopes: list[str]) -> str:

@@ -19,6 +19,7 @@ from werkzeug.utils import secure_filename
 
 from lti_tool.demo import platform as p
 from lti_tool.demo.platform import DemoError
+from lti_tool.lti import browser_binding
 from lti_tool.lti import claims as c
 from lti_tool.mail.transport import FILE_NAME, mail_folder
 
@@ -76,6 +77,7 @@ def course():
         lineitems={li["id"]: li for li in course_data["lineitems"]},
         added=request.args.get("added"),
         mail_count=len(_mail_files()),
+        form_token=p.form_token(),
     )
 
 
@@ -106,9 +108,18 @@ def deep_link():
     )
 
 
+def require_own_form() -> None:
+    """A change comes from the demo's own page: the browser says so (`Sec-Fetch-Site`/`Origin`, as for the tool's
+    forms) and the form carries the page's signed token. Refused with nothing changed otherwise."""
+    if not browser_binding.is_same_origin_request():
+        raise DemoError("This form was sent by another site, so nothing was changed.", status=403)
+    p.check_form_token(request.form.get("form_token"))
+
+
 @bp.post("/reset")
 def reset():
     """Empty the course and the gradebook (the seed comes back on the next visit)."""
+    require_own_form()
     p.reset_course()
     return redirect(url_for("demo.course"), code=303)
 

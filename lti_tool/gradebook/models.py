@@ -19,6 +19,7 @@ class OutboxStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"  # the LMS refused it (4xx) or it ran out of attempts: shown to admins
     SUPERSEDED = "superseded"  # never sent: a later score of its ordering key was already sent (see retry)
+    DECLINED = "declined"  # a progress-only score the platform does not accept: not a failure, never retried
 
 
 class OutboxKind(StrEnum):
@@ -28,6 +29,13 @@ class OutboxKind(StrEnum):
 UNSENT_STATUSES = (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)
 
 SUPERSEDED_TEXT = "A newer score for this person was already sent; this one is out of date"
+DECLINED_TEXT = "This LMS does not accept progress-only scores; only final scores are sent there"
+
+
+def is_progress_only(score: dict) -> bool:
+    """A score without scoreGiven (a draft, a submission waiting for its decision): AGS 2.0 §3.4 allows it, yet
+    some LMSs refuse it (see `Registration.progress_scores_refused_at`)."""
+    return score.get("scoreGiven") is None
 
 
 class OutboxMessage(db.Model):
@@ -43,7 +51,9 @@ class OutboxMessage(db.Model):
 
     __tablename__ = "gradebook_outbox_message"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed', 'superseded')", name="status_known"),
+        CheckConstraint(
+            "status IN ('pending', 'sending', 'sent', 'failed', 'superseded', 'declined')", name="status_known"
+        ),
         CheckConstraint("kind IN ('score')", name="kind_known"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         CheckConstraint("status <> 'sending' OR leased_until IS NOT NULL", name="sending_has_lease"),
@@ -81,6 +91,15 @@ class OutboxMessage(db.Model):
     @property
     def is_superseded(self) -> bool:
         return self.status == OutboxStatus.SUPERSEDED
+
+    @property
+    def is_declined(self) -> bool:
+        return self.status == OutboxStatus.DECLINED
+
+    @property
+    def is_retrying(self) -> bool:
+        """Waiting for its next attempt after the LMS failed it or refused the tool (shown to admins)."""
+        return self.status == OutboxStatus.PENDING and self.attempts > 0
 
     @property
     def can_retry(self) -> bool:

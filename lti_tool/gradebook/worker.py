@@ -2,8 +2,24 @@
 
 Claiming: on PostgreSQL `SELECT … FOR UPDATE SKIP LOCKED`, so that any number of workers never take the
 same row; everywhere a conditional UPDATE that sets a lease (`status='sending'`, `leased_until`,
-`leased_by`) and succeeds for one worker only. A worker that dies leaves its rows leased: once the lease
-expires another worker takes them again, so nothing is lost when the tool restarts.
+`leased_by`) and succeeds for one worker only. The lease is short (OUTBOX_LEASE_SECONDS, 30 s): while a batch is
+out, the worker's heartbeat (`LeaseKeeper`) renews the batch's leases, however slow the LMS; a round that fails
+puts its claims back in line at once. A worker that
+dies stops renewing: another worker takes its rows once one short lease has run out, so nothing is lost and a
+person's next score waits that long at most. The message may then reach the LMS twice (the dead worker's request
+may have arrived); it carries the same `timestamp` both times, fixed when the score was queued and never stamped
+again, and a platform keeps no score older than the one on record (AGS 2.0 §3.4.9): a repeat changes nothing.
+
+A platform refusing the tool itself (401/403 on the token or the score call: a rotated key, a registration
+switched off) is retried with backoff for OUTBOX_REFUSED_RETRY_SECONDS from the message's first try (an admin's
+retry starts that again, see `services.refusal_deadline`), and the message goes by itself once the platform
+accepts again; after that it fails and waits for an admin. The refusal is remembered per platform for a short
+while (`access_tokens.remember_refusal`), so a batch asks a refusing platform once, not once per message.
+
+A platform refusing a progress-only score (400/422 to a score without `scoreGiven`, its answer naming
+scoreGiven/scoreMaximum) is learned for its registration: that message and every other unsent progress-only one
+of the platform are `declined` (not
+failures), and only final scores are sent there until an admin says otherwise.
 
 Order: a message is never claimed while an earlier unsent message of the same resource link (line item)
 and user exists, so scores reach the LMS in the order they arose even when one of them is retried. A
@@ -16,6 +32,7 @@ next attempt; a second 404/410 in a row fails the message for good.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -25,21 +42,37 @@ from datetime import timedelta
 
 from flask import Flask, current_app
 from sqlalchemy import and_, delete, exists, or_, update
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from lti_tool.core.errors import DomainError
 from lti_tool.core.models import utcnow
 from lti_tool.extensions import db
-from lti_tool.gradebook.models import UNSENT_STATUSES, OutboxKind, OutboxMessage, OutboxStatus
-from lti_tool.gradebook.services import ensure_line_item
+from lti_tool.gradebook.models import (
+    DECLINED_TEXT,
+    UNSENT_STATUSES,
+    OutboxKind,
+    OutboxMessage,
+    OutboxStatus,
+    is_progress_only,
+)
+from lti_tool.gradebook.services import (
+    backoff_seconds,
+    decline_waiting_progress_scores,
+    ensure_line_item,
+    refusal_deadline,
+)
 from lti_tool.lti import ags
-from lti_tool.lti.access_tokens import ServiceError
+from lti_tool.lti.access_tokens import REFUSED_STATUSES, ServiceError
 from lti_tool.lti.models import LineItem, Registration, ResourceLink
 from lti_tool.mail import outbox as mail_outbox
 
 MAX_ERROR_LENGTH = 2000
 GONE_STATUSES = (404, 410)  # the line item is no longer there (deleted in the LMS)
-SENDS_PER_THREAD_PER_LEASE = 4  # sends one thread makes in a row under one lease (see `lease_seconds`)
+PROGRESS_REFUSED_STATUSES = (400, 422)  # a progress-only score the platform does not take (scoreGiven required)
+# The platform's answer must name the fields it wants for a refusal to be learned for the whole platform.
+SCORE_FIELDS_NAMED = re.compile(r"score[ _-]?(given|maximum)", re.IGNORECASE)
+HEARTBEAT_JOIN_SECONDS = 10.0  # the longest a finished batch waits for its heartbeat to stop
+SENDS_PER_THREAD_PER_LEASE = 4  # sends one thread makes in a round (the batch's leases are checked before each)
 
 
 class LineItemGone(ServiceError):
@@ -56,24 +89,50 @@ def _is_postgresql() -> bool:
 
 
 def lease_seconds() -> float:
-    """How long a claimed message is a worker's own: longer than the calls one message can make."""
-    configured = current_app.config.get("OUTBOX_LEASE_SECONDS")
-    if configured:
-        return float(configured)
-    connect, read = current_app.config["LTI_HTTP_TIMEOUT"]
-    # A token, a line item lookup and its creation, then one round of sends in a row on one thread (each send
-    # may fetch a token too), with room to spare.
-    return (3 + 2 * SENDS_PER_THREAD_PER_LEASE) * (connect + read) + 30
+    """How long a claimed message stays a worker's own without news from it (its heartbeat renews it every third):
+    the longest a person's next score waits behind a worker that died while sending."""
+    return float(current_app.config["OUTBOX_LEASE_SECONDS"])
 
 
-def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
-    """base * 2^(attempts-1), capped; never sooner than the LMS's Retry-After (within the cap)."""
-    config = current_app.config
-    cap = float(config["OUTBOX_BACKOFF_MAX_SECONDS"])
-    delay = float(config["OUTBOX_BACKOFF_BASE_SECONDS"]) * 2 ** max(attempts - 1, 0)
-    if retry_after:
-        delay = max(delay, float(retry_after))
-    return min(delay, cap)
+class LeaseKeeper(threading.Thread):
+    """The worker's heartbeat while a batch is out: renews the batch's leases every third of a lease.
+
+    So the lease can be short whatever the LMS's timeouts: a live worker never loses a message to another one, and
+    a dead worker's messages are free again one lease after its last heartbeat. It renews the batch's own claims
+    only (a row this worker left behind in an earlier, failed round is not kept from the other workers), in a
+    session of its own on its own connection, and never waits for a row another transaction holds (the batch's
+    own session may be writing it): on PostgreSQL those rows are skipped (`SKIP LOCKED`) for this beat.
+    """
+
+    def __init__(self, app: Flask, worker_id: str, message_ids: list[int]):
+        super().__init__(name="outbox-lease", daemon=True)
+        self.app = app
+        self.worker_id = worker_id
+        self.message_ids = list(message_ids)
+        self.interval = float(app.config["OUTBOX_LEASE_SECONDS"]) / 3
+        self.finished = threading.Event()
+
+    def run(self) -> None:
+        while not self.finished.wait(self.interval):
+            with self.app.app_context(), Session(db.engine) as session:
+                try:
+                    _renew_leases(self.message_ids, self.worker_id, session=session, skip_locked=True)
+                except Exception:  # a database hiccup: the next beat tries again, the lease has room for two
+                    self.app.logger.exception("outbox worker: renewing leases failed")
+
+    def __enter__(self) -> LeaseKeeper:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is not None:
+            # The batch failed, perhaps holding row locks in the main session: release them before waiting for the
+            # heartbeat (which never waits for them on PostgreSQL, but does for SQLite's one write lock).
+            db.session.rollback()
+        self.finished.set()
+        self.join(timeout=HEARTBEAT_JOIN_SECONDS)
+        if self.is_alive():
+            self.app.logger.error("outbox worker: the lease heartbeat did not stop within %ss", HEARTBEAT_JOIN_SECONDS)
 
 
 def _due_and_first_in_line(now):
@@ -138,23 +197,6 @@ def _finish(message_id: int, worker_id: str, *, commit: bool = True, **values) -
     )
     if commit:
         db.session.commit()
-    return result.rowcount == 1
-
-
-def _renew_lease(message_id: int, worker_id: str) -> bool:
-    """A fresh lease just before sending, so that a long batch never outlives its first lease."""
-    until = utcnow() + timedelta(seconds=lease_seconds())
-    result = db.session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.id == message_id,
-            OutboxMessage.leased_by == worker_id,
-            OutboxMessage.status == OutboxStatus.SENDING.value,
-        )
-        .values(leased_until=until)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
     return result.rowcount == 1
 
 
@@ -280,10 +322,16 @@ def prepare(message_id: int, worker_id: str, *, renew: bool, batch: Batch) -> Ou
 
     An `Outgoing` to send; else the message's new status (superseded, back in line, failed) or None.
     """
-    if renew and not _renew_lease(message_id, worker_id):
+    if renew and message_id not in _renew_leases([message_id], worker_id):
         return None
     message = batch.messages.get(message_id) or db.session.get(OutboxMessage, message_id)
     if message is None or message.status != OutboxStatus.SENDING or message.leased_by != worker_id:
+        return None
+    registration = batch.registration(message.registration_id)
+    if registration.progress_scores_refused_at is not None and is_progress_only(message.payload):
+        # Queued before the platform's refusal was learned: not sent, not a failure.
+        if _finish(message_id, worker_id, status=OutboxStatus.DECLINED.value, last_error=DECLINED_TEXT):
+            return OutboxStatus.DECLINED.value
         return None
     now = utcnow()
     # Only after an admin's retry can a later message of this key have gone ahead (it was not held back by
@@ -305,11 +353,11 @@ def prepare(message_id: int, worker_id: str, *, renew: bool, batch: Batch) -> Ou
         if message.kind != OutboxKind.SCORE:
             raise ValueError(f"Unknown outbox message kind {message.kind!r}")
         line_item = _line_item_for(message, batch)
-        score = dict(message.payload)
+        score = dict(message.payload)  # its `timestamp` is the one taken when it was queued, on every attempt
         if "scoreGiven" in score and "scoreMaximum" not in score:
             score["scoreMaximum"] = line_item.score_maximum
         return Outgoing(message_id=message_id, attempts=attempts, previous_status_code=message.last_status_code,
-                        registration=batch.registration(message.registration_id),
+                        registration=registration,
                         line_item_id=line_item.id, line_item_url=line_item.url, score=score)
     except Exception as error:  # the line item could not be found or created: recorded like a failed send
         db.session.rollback()
@@ -328,12 +376,50 @@ def send(outgoing: Outgoing) -> Exception | None:
 def record(outgoing: Outgoing, worker_id: str, error: Exception | None, *, commit: bool = True) -> str | None:
     """Write down what the LMS answered (`commit=False`: the caller commits the batch's outcomes together)."""
     if error is not None:
+        if _refuses_progress_scores(outgoing, error):
+            return _decline_progress_scores(outgoing, worker_id, error, commit=commit)
         return _record_outcome(outgoing.message_id, worker_id, outgoing.attempts, outgoing.previous_status_code,
                                error, commit=commit)
     if _finish(outgoing.message_id, worker_id, commit=commit, status=OutboxStatus.SENT.value, sent_at=utcnow(),
                attempts=outgoing.attempts, last_status_code=None):
         return OutboxStatus.SENT.value
     return None
+
+
+def _refuses_progress_scores(outgoing: Outgoing, error: Exception) -> bool:
+    """The platform answered 400/422 to a score without scoreGiven AND its answer names scoreGiven or scoreMaximum
+    (`scoreGiven`, `score_given`, `scoreMaximum`…): it takes final scores only (some LMSs require both).
+
+    Any other 400/422 (Canvas: "User not found in course or is not a student", a learner who left) is about that one
+    message: an ordinary failure, and the platform keeps receiving everyone else's progress-only scores.
+    """
+    return (
+        isinstance(error, ServiceError)
+        and not isinstance(error, LineItemGone)
+        and error.status in PROGRESS_REFUSED_STATUSES
+        and is_progress_only(outgoing.score)
+        and SCORE_FIELDS_NAMED.search(error.body if error.body is not None else error.message) is not None
+    )
+
+
+def _decline_progress_scores(outgoing: Outgoing, worker_id: str, error: ServiceError, *,
+                             commit: bool = True) -> str | None:
+    """Learn it for the platform (its first answer kept), decline this message and its unsent progress-only ones."""
+    registration_id = outgoing.registration.id
+    current_app.logger.warning("registration %s refuses progress-only scores: %s", registration_id, error.message)
+    db.session.execute(
+        update(Registration)
+        .where(Registration.id == registration_id, Registration.progress_scores_refused_at.is_(None))
+        .values(progress_scores_refused_at=utcnow(), progress_scores_refusal=error.message[:MAX_ERROR_LENGTH])
+        .execution_options(synchronize_session=False)
+    )
+    declined = _finish(outgoing.message_id, worker_id, commit=False, status=OutboxStatus.DECLINED.value,
+                       attempts=outgoing.attempts, last_error=error.message[:MAX_ERROR_LENGTH],
+                       last_status_code=error.status)
+    decline_waiting_progress_scores(registration_id)
+    if commit:
+        db.session.commit()
+    return OutboxStatus.DECLINED.value if declined else None
 
 
 def _record_outcome(message_id, worker_id, attempts, previous_status_code, error: Exception, *,
@@ -369,8 +455,12 @@ def _record_outcome(message_id, worker_id, attempts, previous_status_code, error
 def _record_failure(message_id, worker_id, attempts, text, status_code, retryable, retry_after, *,
                     commit: bool = True) -> str | None:
     text = (text or "")[:MAX_ERROR_LENGTH]
+    if status_code in REFUSED_STATUSES:
+        retryable, text = _refusal_outcome(message_id, status_code, text)
+    elif retryable:
+        retryable = attempts < current_app.config["OUTBOX_MAX_ATTEMPTS"]
     values = {"attempts": attempts, "last_error": text, "last_status_code": status_code}
-    if retryable and attempts < current_app.config["OUTBOX_MAX_ATTEMPTS"]:
+    if retryable:
         delay = backoff_seconds(attempts, retry_after)
         values.update(status=OutboxStatus.PENDING.value, next_attempt_at=utcnow() + timedelta(seconds=delay))
         current_app.logger.warning("outbox message %s: retry in %.2fs after: %s", message_id, delay, text)
@@ -380,6 +470,20 @@ def _record_failure(message_id, worker_id, attempts, text, status_code, retryabl
     if _finish(message_id, worker_id, commit=commit, **values):
         return values["status"]
     return None
+
+
+def _refusal_outcome(message_id: int, status_code: int, text: str) -> tuple[bool, str]:
+    """(retry?, what admins read) after the platform refused the tool: retried until the deadline, however many
+    attempts that takes (the platform's admin may need days to fix a key or switch the registration on again)."""
+    message = db.session.get(OutboxMessage, message_id)
+    if message is not None and utcnow() < refusal_deadline(message):
+        return True, text
+    days = float(current_app.config["OUTBOX_REFUSED_RETRY_SECONDS"]) / 86400
+    return False, (
+        f"The LMS kept refusing the tool (HTTP {status_code}) for {days:g} day(s) of retries: not "
+        "trying again. Check the tool's registration in the LMS (its key set URL, client id, whether it is "
+        f"switched on), then retry. The LMS said: {text}"
+    )[:MAX_ERROR_LENGTH]
 
 
 def run_once(app: Flask, *, worker_id: str | None = None, limit: int | None = None) -> int:
@@ -392,29 +496,36 @@ def run_once(app: Flask, *, worker_id: str | None = None, limit: int | None = No
     worker_id = worker_id or uuid.uuid4().hex
     with app.app_context():
         try:
-            claimed_at = time.monotonic()
             claimed = claim(worker_id, limit or app.config["OUTBOX_BATCH_SIZE"])
-            batch = Batch.load(claimed)
-            ready = []
-            for message_id in claimed:
-                # The lease is renewed only once half of it has gone: a long batch never outlives it.
-                renew = time.monotonic() - claimed_at > lease_seconds() / 2
-                outgoing = prepare(message_id, worker_id, renew=renew, batch=batch)
-                if isinstance(outgoing, Outgoing):
-                    ready.append(outgoing)
-            db.session.commit()
-            outcomes = _send_all(app, ready, worker_id)
-            for outgoing, error in outcomes:
-                record(outgoing, worker_id, error, commit=False)
-            db.session.commit()  # the batch's outcomes together: one write transaction
+            if not claimed:
+                return 0
+            try:
+                with LeaseKeeper(app, worker_id, claimed):  # the leases stay ours while the LMS takes its time
+                    batch = Batch.load(claimed)
+                    ready = []
+                    for message_id in claimed:
+                        outgoing = prepare(message_id, worker_id, renew=False, batch=batch)
+                        if isinstance(outgoing, Outgoing):
+                            ready.append(outgoing)
+                    db.session.commit()
+                    outcomes = _send_all(app, ready, worker_id)
+                    for outgoing, error in outcomes:
+                        record(outgoing, worker_id, error, commit=False)
+                    db.session.commit()  # the batch's outcomes together: one write transaction
+            except Exception:
+                try:
+                    _release(claimed, worker_id)  # the round's unrecorded claims: free for the next round at once
+                except Exception:
+                    app.logger.exception("outbox worker: releasing a failed round's claims failed")
+                raise
             return len(claimed)
         finally:
             db.session.remove()
 
 
 def _send_all(app: Flask, ready: list[Outgoing], worker_id: str) -> list[tuple[Outgoing, Exception | None]]:
-    """Send in rounds of OUTBOX_SEND_THREADS × 4 messages; each round's leases are renewed just before it goes,
-    so that no lease runs out while its message waits in a long batch (another worker would send it twice)."""
+    """Send in rounds of OUTBOX_SEND_THREADS × 4 messages; each round goes only with the messages still ours
+    (the heartbeat keeps them so; a message another worker took meanwhile is left to it)."""
     threads = max(1, min(int(app.config["OUTBOX_SEND_THREADS"]), len(ready)))
     per_round = threads * SENDS_PER_THREAD_PER_LEASE
     outcomes = []
@@ -433,16 +544,41 @@ def _send_all(app: Flask, ready: list[Outgoing], worker_id: str) -> list[tuple[O
     return outcomes
 
 
-def _renew_leases(message_ids: list[int], worker_id: str) -> set[int]:
-    """A fresh lease for these messages, if still ours; the ids that are (one UPDATE, one SELECT, one commit)."""
+def _renew_leases(message_ids: list[int], worker_id: str, *, session=None, skip_locked: bool = False) -> set[int]:
+    """A fresh lease for these messages, if still ours; the ids that are (one UPDATE, one SELECT, one commit).
+
+    The one way a lease is renewed: before each round of sends (`_send_all`, `process`) and by the heartbeat
+    (`LeaseKeeper`, its own `session`, `skip_locked`: a row another transaction is writing is left for this beat).
+    """
+    session = session or db.session
     until = utcnow() + timedelta(seconds=lease_seconds())
     mine = (OutboxMessage.id.in_(message_ids), OutboxMessage.leased_by == worker_id,
             OutboxMessage.status == OutboxStatus.SENDING.value)
-    db.session.execute(update(OutboxMessage).where(*mine).values(leased_until=until)
-                       .execution_options(synchronize_session=False))
-    ours = set(db.session.scalars(db.select(OutboxMessage.id).where(*mine, OutboxMessage.leased_until == until)))
-    db.session.commit()
+    target = mine
+    if skip_locked and session.get_bind().dialect.name == "postgresql":
+        row = aliased(OutboxMessage)
+        free = (db.select(row.id)
+                .where(row.id.in_(message_ids), row.leased_by == worker_id, row.status == OutboxStatus.SENDING.value)
+                .with_for_update(skip_locked=True))
+        target = (OutboxMessage.id.in_(free),)
+    session.execute(update(OutboxMessage).where(*target).values(leased_until=until)
+                    .execution_options(synchronize_session=False))
+    ours = set(session.scalars(db.select(OutboxMessage.id).where(*mine, OutboxMessage.leased_until == until)))
+    session.commit()
     return ours
+
+
+def _release(message_ids: list[int], worker_id: str) -> None:
+    """A failed round's claims go back in line at once (pending, lease cleared), not one lease later."""
+    db.session.rollback()
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(message_ids), OutboxMessage.leased_by == worker_id,
+               OutboxMessage.status == OutboxStatus.SENDING.value)
+        .values(status=OutboxStatus.PENDING.value, leased_until=None, leased_by=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
 
 
 CACHE_SWEEP_INTERVAL = 3600.0  # seconds between sweeps of expired login states and used nonces (filesystem cache)

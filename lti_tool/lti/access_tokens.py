@@ -41,9 +41,11 @@ MAX_ERROR_LENGTH = 1000
 class ServiceError(Exception):
     """A call to an LMS service failed. `retryable`: a timeout, a network error, 5xx or 429."""
 
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False, retry_after=None):
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False, retry_after=None,
+                 body: str | None = None):
         super().__init__(message)
         self.message = message
+        self.body = body  # the LMS's answer alone (None when there was no answer)
         self.status = status
         self.retryable = retryable
         self.retry_after = retry_after  # seconds, from a Retry-After header
@@ -59,7 +61,8 @@ def error_from_response(response: requests.Response, what: str) -> ServiceError:
     retry_after = None
     if response.headers.get("Retry-After", "").strip().isdigit():
         retry_after = int(response.headers["Retry-After"].strip())
-    return ServiceError(message, status=status, retryable=status >= 500 or status == 429, retry_after=retry_after)
+    return ServiceError(message, status=status, retryable=status >= 500 or status == 429, retry_after=retry_after,
+                        body=body[:MAX_ERROR_LENGTH])
 
 
 def error_from_exception(error: requests.RequestException, what: str) -> ServiceError:
@@ -96,7 +99,10 @@ def _normalise(scopes) -> tuple[str, ...]:
 
 
 def access_token(registration: Registration, scopes) -> str:
-    """A bearer token for these scopes: from the cache, else from the platform's token endpoint."""
+    """A bearer token for these scopes: from the cache, else from the platform's token endpoint.
+
+    Raises the platform's refusal again, without asking, while it is remembered (`remember_refusal`).
+    """
     scopes = _normalise(scopes)
     key = _cache_key(registration, scopes)
     cached = cache.get(key)
@@ -106,11 +112,43 @@ def access_token(registration: Registration, scopes) -> str:
         cached = cache.get(key)
         if cached and cached.get("expires_at", 0) > time.time():
             return cached["access_token"]
+        _raise_remembered_refusal(registration)
         return _fetch_and_cache(registration, scopes, key)
 
 
+def _refusal_key(registration: Registration) -> str:
+    """Per registration as it is set up now: a corrected client id, token URL or audience is asked at once."""
+    identity = "\n".join((str(registration.id), registration.client_id, registration.auth_token_url,
+                          registration.auth_audience or ""))
+    return "lti-token-refused:" + hashlib.sha256(identity.encode()).hexdigest()
+
+
+def remember_refusal(registration: Registration, error: ServiceError) -> None:
+    """The platform refused the tool itself (its token endpoint, or a service with a fresh token): every other call
+    for this registration gets the same answer without asking, for LTI_REFUSAL_MEMORY_SECONDS. So a batch of
+    waiting scores asks a refusing platform once, not twice per score, and each score is retried with its backoff.
+    """
+    seconds = float(current_app.config["LTI_REFUSAL_MEMORY_SECONDS"])
+    if seconds <= 0:
+        return
+    cache.set(_refusal_key(registration),
+              {"message": error.message, "status": error.status, "body": error.body, "until": time.time() + seconds},
+              timeout=math.ceil(seconds) + 1)
+
+
+def _raise_remembered_refusal(registration: Registration) -> None:
+    remembered = cache.get(_refusal_key(registration))
+    if remembered and remembered.get("until", 0) > time.time():
+        raise ServiceError(remembered["message"], status=remembered["status"], body=remembered.get("body"))
+
+
 def _fetch_and_cache(registration: Registration, scopes: tuple[str, ...], key: str) -> str:
-    token, lifetime = request_access_token(registration, scopes)
+    try:
+        token, lifetime = request_access_token(registration, scopes)
+    except ServiceError as error:
+        if error.status in REFUSED_STATUSES:
+            remember_refusal(registration, error)
+        raise
     lifetime -= min(EXPIRY_MARGIN_SECONDS, lifetime / 10)
     if lifetime >= 1:  # the cache's own timeout is whole seconds: expires_at decides
         cache.set(key, {"access_token": token, "expires_at": time.time() + lifetime}, timeout=math.ceil(lifetime) + 1)
@@ -150,8 +188,15 @@ def request_access_token(registration: Registration, scopes) -> tuple[str, float
     return token, expires_in
 
 
+REFUSED_STATUSES = (401, 403)  # the platform refuses the tool itself: its key, its token or its registration
+
+
 def service_request(registration: Registration, scopes, method: str, url: str, *, what: str, **kwargs):
-    """An authorised call to an LMS service; a 401 gets one fresh token, any other failure a ServiceError."""
+    """An authorised call to an LMS service; a 401 gets one fresh token, any other failure a ServiceError.
+
+    A token the platform refused (401, or 403: the registration may have been switched off, its scopes changed) is
+    dropped from the cache, so that the next call, however much later, asks the token endpoint again.
+    """
     headers = dict(kwargs.pop("headers", None) or {})
     for attempt in (1, 2):
         headers["Authorization"] = f"Bearer {access_token(registration, scopes)}"
@@ -159,11 +204,15 @@ def service_request(registration: Registration, scopes, method: str, url: str, *
             response = lms_session().request(method, url, headers=headers, **kwargs)
         except requests.RequestException as error:
             raise error_from_exception(error, what) from error
-        if response.status_code == 401 and attempt == 1:
+        if response.status_code in REFUSED_STATUSES:
             forget_access_token(registration, scopes)
-            continue
+            if response.status_code == 401 and attempt == 1:
+                continue
         if response.status_code >= 400:
-            raise error_from_response(response, what)
+            error = error_from_response(response, what)
+            if response.status_code == 401:  # even a fresh token: the platform refuses the tool itself
+                remember_refusal(registration, error)
+            raise error
         return response
     raise AssertionError("unreachable")  # pragma: no cover
 

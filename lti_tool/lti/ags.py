@@ -28,8 +28,10 @@ RESULT_CONTAINER = "application/vnd.ims.lis.v2.resultcontainer+json"
 ACTIVITY_PROGRESS = ("Initialized", "Started", "InProgress", "Submitted", "Completed")
 GRADING_PROGRESS = ("FullyGraded", "Pending", "PendingManual", "Failed", "NotReady")
 
-# One line item per resource link (DESIGN.md, grade passback): Earned = 1, Not yet = 0.
-SCORE_MAXIMUM = 1.0
+# The maximum of the line items the tool declares (deep linking) or creates: the score is the share of criteria
+# met times the maximum, so Earned = 100 and Not yet = the percentage met (3 of 4 criteria: 75), a column that reads
+# as a percentage in any gradebook. Line items the platform already has keep their own maximum.
+SCORE_MAXIMUM = 100.0
 LINE_ITEM_TAG = "microcredential"
 
 MAX_PAGES = 1000  # a platform whose `next` links never end must not keep a worker busy forever

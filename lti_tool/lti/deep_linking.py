@@ -9,6 +9,7 @@ from lti_tool.core.errors import InvalidInput, LaunchError
 from lti_tool.lti import claims as c
 from lti_tool.lti.ags import LINE_ITEM_TAG, SCORE_MAXIMUM
 from lti_tool.lti.launch import restore_launch
+from lti_tool.lti.return_urls import web_address
 from lti_tool.lti.services import MICROCREDENTIAL_PARAMETER
 
 RESOURCE_LINK_TYPE = "ltiResourceLink"
@@ -23,7 +24,8 @@ def submission_review_for(launch_url: str) -> dict:
 
 
 def resource_for(microcredential, launch_url: str) -> DeepLinkResource:
-    """An `ltiResourceLink` content item (Deep Linking 2.0 §3.4.4) bound by its custom parameter."""
+    """An `ltiResourceLink` content item (Deep Linking 2.0 §3.4.4) bound by its custom parameter, with a line item
+    out of `SCORE_MAXIMUM` (100): the column then reads as a percentage, Earned = 100 (see `ags.SCORE_MAXIMUM`)."""
     line_item = (
         LibLineItem()
         .set_score_maximum(SCORE_MAXIMUM)
@@ -53,6 +55,11 @@ def deep_linking_settings(launch_id: str) -> dict:
     if RESOURCE_LINK_TYPE not in (settings.get("accept_types") or []):
         raise InvalidInput("Your LMS did not ask for an activity link here, so a micro-credential cannot be placed.",
                            hint="Add the tool as an activity (assignment) in your course instead.")
+    # A form target, not a link: the signed settings of a validated launch name it (on Canvas, another host than
+    # the issuer), so only its shape is held to the rule of `return_urls`; checked before anything is picked.
+    if web_address(settings.get("deep_link_return_url")) is None:
+        raise LaunchError("The LMS gave no web address to send the chosen micro-credential back to "
+                          "(deep_link_return_url).", hint="Ask your LMS administrator to check the tool's placement.")
     return settings
 
 

@@ -1,7 +1,7 @@
 """Where other packages plug into a launch, so that `lti` imports none of them.
 
-Each package registers its callbacks once at app start (from its blueprint's `record_once`). Registries
-hold functions, never data: registering the same function again changes nothing.
+Each package registers its callbacks once at app start (from its blueprint's `record_once` or its `init_app`).
+Registries hold functions, never data: registering the same function again changes nothing.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ if TYPE_CHECKING:
     from lti_tool.lti.models import Context, LtiUser, ResourceLink
 
 ResourceLinkListener = Callable[["ResourceLink", dict], None]
+PlacementListener = Callable[["ResourceLink", "LtiUser"], None]
 DutyProvider = Callable[["LtiUser", "Context | None", tuple[str, ...]], Iterable[str]]
 LaunchHandler = Callable[["LaunchContext", str, dict], "ResponseReturnValue"]
 
 _resource_link_listeners: list[ResourceLinkListener] = []
+_placement_listeners: list[PlacementListener] = []
 _duty_providers: list[DutyProvider] = []
 _launch_handlers: dict[str, LaunchHandler] = {}
 
@@ -35,6 +37,19 @@ def resource_link_launched(resource_link: ResourceLink, body: dict) -> None:
     """Tell every listener that a validated launch named this resource link."""
     for callback in _resource_link_listeners:
         callback(resource_link, body)
+
+
+def on_first_launch_from(callback: PlacementListener) -> PlacementListener:
+    """Call `callback(resource_link, user)` the first time a person launches from a resource link."""
+    if callback not in _placement_listeners:
+        _placement_listeners.append(callback)
+    return callback
+
+
+def first_launch_from(resource_link: ResourceLink, user: LtiUser) -> None:
+    """Tell every listener that this person opened this resource link for the first time (it is flushed)."""
+    for callback in _placement_listeners:
+        callback(resource_link, user)
 
 
 def register_duty_provider(provider: DutyProvider) -> DutyProvider:

@@ -28,8 +28,9 @@ from lti_tool.core import single_use
 from lti_tool.core.errors import LaunchError
 from lti_tool.extensions import cache, db
 from lti_tool.lti import claims as c
-from lti_tool.lti.models import Registration, origin_of
+from lti_tool.lti.models import Registration
 from lti_tool.lti.platform_keys import platform_signing_key
+from lti_tool.lti.return_urls import platform_link
 from lti_tool.lti.tool_conf import DatabaseToolConf, find_registration
 
 STATE_COOKIE_PATH = "/lti/"
@@ -202,6 +203,11 @@ class ToolMessageLaunch(FlaskMessageLaunch):
     def body(self) -> dict:
         return self._jwt.get("body", {})
 
+    def get_client_id(self) -> str:
+        """This tool's client id in the token: `azp` when given. pylti1p3 takes the first `aud`, which names another
+        tool when the platform lists that one first (OpenID Connect Core §2: `azp` is the party it was issued to)."""
+        return c.client_id(self.body())
+
     def trusted_return_url(self) -> str | None:
         """The LMS return URL of this (maybe unverified) token, only when it points at a registered platform."""
         body = self.body()
@@ -209,10 +215,7 @@ class ToolMessageLaunch(FlaskMessageLaunch):
         issuer = body.get("iss") if isinstance(body, dict) else None
         if not url or not isinstance(issuer, str):
             return None
-        registration = find_registration(issuer, c.client_id(body) if body.get("aud") else None)
-        if registration is None or origin_of(url) not in registration.frame_origins:
-            return None
-        return url
+        return platform_link(url, find_registration(issuer, c.client_id(body) if body.get("aud") else None))
 
     def validate_state(self):
         """The state must match the cookie set at login, or be vouched for by the platform's storage.

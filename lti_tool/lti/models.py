@@ -22,6 +22,15 @@ def origin_of(url: str | None) -> str | None:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def platform_origins(issuer: str, auth_login_url: str, auth_token_url: str | None) -> set[str]:
+    """The web origins a registration names: where its pages frame the tool and where its return URLs may lead.
+
+    The token endpoint counts too: on Canvas it is the institution's own host (school.instructure.com), which is
+    the page that frames the tool, while the issuer and the login endpoint are Instructure's shared hosts.
+    """
+    return {o for o in (origin_of(issuer), origin_of(auth_login_url), origin_of(auth_token_url)) if o}
+
+
 class Registration(TimestampMixin, db.Model):
     """A platform's registration of this tool: one issuer may register it under many client ids."""
 
@@ -42,13 +51,17 @@ class Registration(TimestampMixin, db.Model):
     is_active: Mapped[bool] = mapped_column(default=True)
     # The catalog is shared by every platform: only the admins of a registration trusted with it may change it.
     manages_catalog: Mapped[bool] = mapped_column(default=False)
+    # Learned from the platform: it refused a progress-only score (no scoreGiven), so none is sent there any more
+    # (final scores still go). The platform's answer is kept to show on the admin page.
+    progress_scores_refused_at: Mapped[datetime | None] = mapped_column(UTCTimestamp())
+    progress_scores_refusal: Mapped[str | None] = mapped_column(Text)
 
     deployments: Mapped[list[Deployment]] = relationship(back_populates="registration", cascade="all, delete-orphan")
 
     @property
     def frame_origins(self) -> set[str]:
         """Origins allowed to frame the tool's pages for this platform (CSP frame-ancestors)."""
-        return {o for o in (origin_of(self.issuer), origin_of(self.auth_login_url)) if o}
+        return platform_origins(self.issuer, self.auth_login_url, self.auth_token_url)
 
     def __repr__(self) -> str:
         return f"<Registration {self.issuer} {self.client_id}>"
@@ -106,6 +119,25 @@ class ResourceLink(TimestampMixin, db.Model):
     @property
     def is_bound(self) -> bool:
         return bool(self.microcredential_slug)
+
+
+class ResourceLinkLaunch(db.Model):
+    """A person launched from this resource link (first and last time): where their scores belong.
+
+    One enrollment may be reached from several resource links of one course (the same micro-credential placed
+    twice); its scores go to the line item of every one of them the person launched from.
+    """
+
+    __tablename__ = "lti_resource_link_launch"
+    __table_args__ = (UniqueConstraint("resource_link_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resource_link_id: Mapped[int] = mapped_column(ForeignKey("lti_resource_link.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("lti_user.id", ondelete="CASCADE"), index=True)
+    first_launch_at: Mapped[datetime] = mapped_column(UTCTimestamp(), default=utcnow)
+    last_launch_at: Mapped[datetime] = mapped_column(UTCTimestamp(), default=utcnow)
+
+    resource_link: Mapped[ResourceLink] = relationship()
 
 
 class LineItem(TimestampMixin, db.Model):

@@ -14,9 +14,19 @@ from lti_tool.core.models import utcnow
 from lti_tool.core.transactions import after_commit
 from lti_tool.extensions import cache, db
 from lti_tool.lti import claims as c
-from lti_tool.lti.hooks import extra_duties, resource_link_launched
+from lti_tool.lti.ags import SCORE_MAXIMUM
+from lti_tool.lti.hooks import extra_duties, first_launch_from, resource_link_launched
 from lti_tool.lti.launch_context import LaunchContext
-from lti_tool.lti.models import Context, Deployment, LineItem, LtiUser, Membership, Registration, ResourceLink
+from lti_tool.lti.models import (
+    Context,
+    Deployment,
+    LineItem,
+    LtiUser,
+    Membership,
+    Registration,
+    ResourceLink,
+    ResourceLinkLaunch,
+)
 from lti_tool.lti.roles import DUTY_ORDER, duties_for_roles
 from lti_tool.lti.tool_conf import (
     DeploymentRecord,
@@ -71,6 +81,8 @@ def _record_claims(registration, deployment, body: dict, roles: list[str]) -> tu
         membership.roles = roles
         membership.status = "Active"
     db.session.flush()
+    if resource_link is not None:
+        _record_resource_link_launch(resource_link, user)
     for_user = _record_for_user(registration, body)
     return user, context, resource_link, for_user
 
@@ -119,6 +131,9 @@ def _recorded_rows(ids: list | None, deployment_id: int, registration_id: int) -
     if resource_link_id is not None:
         query = query.join(ResourceLink, ResourceLink.context_id == Context.id)
         query = query.where(ResourceLink.id == resource_link_id)
+        # and the record that the person launched from it (where their scores go): missing, the launch is recorded
+        query = query.join(ResourceLinkLaunch, (ResourceLinkLaunch.resource_link_id == ResourceLink.id)
+                           & (ResourceLinkLaunch.user_id == LtiUser.id))
     found = db.session.execute(query).first()
     if found is None:
         return None
@@ -173,6 +188,20 @@ def _record_user(registration: Registration, body: dict) -> LtiUser:
     return user
 
 
+def _record_resource_link_launch(resource_link: ResourceLink, user: LtiUser) -> None:
+    """The person launched from this resource link: their scores go to its line item too (`gradebook.services.
+    placements_for`), also when another link of the same micro-credential holds their enrollment.
+
+    Written on the full path only: a launch whose claims were recorded within `LTI_IDENTITY_FRESH_SECONDS` finds
+    this row in its one query and writes nothing, so `last_launch_at` is as exact as that, like the user's.
+    """
+    launch, created = get_or_create(ResourceLinkLaunch, {"resource_link_id": resource_link.id, "user_id": user.id})
+    if created:
+        first_launch_from(resource_link, user)  # e.g. the gradebook copies the score another placement holds
+    else:
+        launch.last_launch_at = utcnow()
+
+
 def _record_for_user(registration: Registration, body: dict) -> LtiUser | None:
     """The learner whose work a submission review launch is about (Submission Review 1.0 §3.2, `for_user`).
 
@@ -219,7 +248,10 @@ def _record_resource_link(context: Context, body: dict) -> ResourceLink | None:
     if lineitem_url:
         line_item = resource_link.line_item
         if line_item is None:
-            line_item = LineItem(resource_link=resource_link, url=lineitem_url, label=resource_link.title or "")
+            # The claim names the column, not its maximum: assumed to be the one the tool declares (deep linking)
+            # and Moodle's default, 100. Scores always carry their scoreMaximum, which platforms scale from.
+            line_item = LineItem(resource_link=resource_link, url=lineitem_url, label=resource_link.title or "",
+                                 score_maximum=SCORE_MAXIMUM)
             db.session.add(line_item)
         line_item.url = lineitem_url
     return resource_link

@@ -21,7 +21,7 @@ from pylti1p3.tool_config import ToolConfAbstract
 
 from lti_tool.core.keys import key_store
 from lti_tool.extensions import db
-from lti_tool.lti.models import Deployment, Registration, origin_of
+from lti_tool.lti.models import Deployment, Registration, platform_origins
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class RegistrationRecord:
     @property
     def frame_origins(self) -> set[str]:
         """Origins allowed to frame the tool's pages for this platform (as `Registration.frame_origins`)."""
-        return {o for o in (origin_of(self.issuer), origin_of(self.auth_login_url)) if o}
+        return platform_origins(self.issuer, self.auth_login_url, self.auth_token_url)
 
     @classmethod
     def of(cls, registration: Registration) -> RegistrationRecord:

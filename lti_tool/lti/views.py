@@ -28,6 +28,7 @@ from lti_tool.lti.launch_context import (
     start_session,
 )
 from lti_tool.lti.models import origin_of
+from lti_tool.lti.return_urls import launch_return_link
 from lti_tool.lti.services import record_launch
 from lti_tool.lti.tool_conf import find_registration
 
@@ -229,7 +230,8 @@ def home():
         return redirect(url_for(endpoint, ltik=g.ltik), code=303)
     resource_link = launch.resource_link
     if resource_link is not None and microcredential is None:
-        return render_template("lti/not_set_up.html", launch=launch, is_misbound=resource_link.is_bound), 200
+        return render_template("lti/not_set_up.html", launch=launch, is_misbound=resource_link.is_bound,
+                               back_url=launch_return_link(launch)), 200
     duty = launch.duties[0]
     return render_template(
         "lti/home.html",

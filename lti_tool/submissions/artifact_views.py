@@ -20,18 +20,21 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-from flask import Blueprint, current_app, g, jsonify, redirect, request, url_for
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 
-from lti_tool.core.errors import NotFound
+from lti_tool.core.errors import InvalidInput, NotAllowed, NotFound, error_page
+from lti_tool.core.ids import parse_id
 from lti_tool.core.models import utcnow
 from lti_tool.core.responses import allow_framing_by
 from lti_tool.core.storage import CHUNK_SIZE, format_size, storage
 from lti_tool.core.transactions import after_commit
+from lti_tool.extensions import db
 from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch, require_duty
 from lti_tool.submissions import services
 from lti_tool.submissions.file_links import read_file_link, reader_file_url
 from lti_tool.submissions.files import send_artifact
+from lti_tool.submissions.launch_scope import launch_artifact, launch_attempt
 from lti_tool.submissions.models import Artifact, Attempt
 from lti_tool.submissions.uploads import (
     Upload,
@@ -40,8 +43,10 @@ from lti_tool.submissions.uploads import (
     check_declared_size,
     form_file_stream,
     largest_allowed,
+    refusal_of,
     store_upload,
 )
+from lti_tool.submissions.views import TEXT_VALUES, refused_save_page
 
 bp = Blueprint("artifacts", __name__, url_prefix="/artifacts")
 files_bp = Blueprint("files", __name__, url_prefix="/files")
@@ -100,10 +105,10 @@ def _drain_body() -> None:
 
 # -- receiving a file -----------------------------------------------------------------------------------
 def _attempt_id() -> int:
-    try:
-        return int(request.values.get("attempt_id", ""))
-    except ValueError:
-        raise NotFound("That submission was not found.") from None
+    attempt_id = parse_id(request.values.get("attempt_id"))
+    if attempt_id is None:
+        raise NotFound("That submission was not found.")
+    return attempt_id
 
 
 def _refuse_unless_open(attempt: Attempt) -> None:
@@ -124,6 +129,8 @@ def _receive_file() -> Upload:
                               declared_size=request.content_length)
     else:
         sent = request.files.get("artifact_file")
+        if sent is not None and refusal_of(sent.stream) is not None:
+            raise refusal_of(sent.stream)
         if sent is None or not sent.filename:
             raise UploadRefused("Choose a file to add.")
         upload = store_upload(sent.stream, sent.filename)
@@ -133,6 +140,28 @@ def _receive_file() -> Upload:
 
 
 def _nothing() -> None:
+    return None
+
+
+FILE_NOT_ADDED = "The file you chose was not added either: choose it again once your text is kept."
+NOTHING_REMOVED = "Nothing was removed either: remove it again once your text is kept."
+
+
+def _save_text_sent_along(attempt: Attempt, undone: str):
+    """Save the text parts the page's main form sent with a change (posted without JavaScript by the Upload or a
+    Remove button); None when saved or when none came along, else the page that hands the text back (stale, closed,
+    too long), saying `undone`: the change was not made either."""
+    if request.endpoint in RECEIVING_ENDPOINTS and _is_raw_upload():
+        return None  # a script's upload: the body is the file, the page saved its text itself
+    if not any(name in request.form for name in TEXT_VALUES):
+        return None
+    version = parse_id(request.form.get("version"))
+    if version is None:
+        version = -1  # a form without its version: refused as stale below, its text handed back
+    try:
+        services.save_draft(attempt, services.clean_changes(request.form), version)
+    except (services.StaleSave, services.AttemptLocked, services.DeadlinePassed, InvalidInput) as error:
+        return refused_save_page(attempt, error, undone=undone)
     return None
 
 
@@ -160,8 +189,17 @@ def _answer(artifact: Artifact, notice: str, status: int):
 @bp.post("/upload")
 @require_duty(roles.EDUCATOR)
 def upload():
-    """Add a file to the educator's own draft attempt."""
-    attempt = services.get_own_attempt(current_launch().user_id, _attempt_id())
+    """Add a file to the educator's own draft attempt (of the launch's activity only, see `launch_scope`).
+
+    Without JavaScript the page's main form is what posts here: the text typed since the last save comes along and
+    is saved first, so the reload that follows loses nothing."""
+    attempt = launch_attempt(current_launch(), _attempt_id())
+    if _is_raw_upload():
+        _refuse_unless_open(attempt)  # before a byte of the file is read
+    # A form's text first: a closed attempt (deadline passed, submitted in another tab) hands it back, not a 409.
+    refused = _save_text_sent_along(attempt, FILE_NOT_ADDED)
+    if refused is not None:
+        return refused
     _refuse_unless_open(attempt)
     received = _receive_file()
     artifact = services.add_file_artifact(attempt, received.stored, received.file_name, received.content_type,
@@ -173,7 +211,7 @@ def upload():
 @require_duty(roles.EDUCATOR)
 def replace(artifact_id: int):
     """A new file in the old one's place, with its caption unless a new one is given; the old file goes after commit."""
-    old = services.get_own_artifact(current_launch().user_id, artifact_id)
+    old = launch_artifact(current_launch(), artifact_id)
     attempt = old.attempt
     _refuse_unless_open(attempt)
     received = _receive_file()
@@ -187,15 +225,66 @@ def replace(artifact_id: int):
 @bp.post("/<int:artifact_id>/remove")
 @require_duty(roles.EDUCATOR)
 def remove(artifact_id: int):
-    """Remove a file or link from a draft; the stored file is deleted once the removal is committed."""
-    artifact = services.get_own_artifact(current_launch().user_id, artifact_id)
+    """Remove a file or link from a draft; the stored file is deleted once the removal is committed.
+
+    Without JavaScript the page's main form is what posts here: the text typed since the last save comes along and
+    is saved first (version-checked), so the reload that follows loses nothing."""
+    artifact = launch_artifact(current_launch(), artifact_id)
     attempt = artifact.attempt
+    refused = _save_text_sent_along(attempt, NOTHING_REMOVED)
+    if refused is not None:
+        return refused
     key = services.remove_artifact(artifact)
     if key:
         after_commit(lambda: storage().delete(key))
     if request.accept_mimetypes.best == "application/json":
         return jsonify(removed=artifact_id, version=attempt.version)
     return redirect(url_for("submissions.page", ltik=g.ltik, notice="artifact-removed"), code=303)
+
+
+# -- a refused upload without JavaScript ------------------------------------------------------------------
+@bp.errorhandler(UploadRefused)
+def refused_upload(error: UploadRefused):
+    """A form's refused file (too large: 413; a type not allowed, or content not what its name says: 400) answers
+    with a page of the tool that says what was wrong and leads back to the submission page, handing back the text
+    the form sent along (saved by one button). A script's upload gets the usual JSON answer."""
+    if _is_raw_upload():
+        return error_page(error)
+    db.session.rollback()
+    values, launch, attempt, version = {}, None, None, None
+    if "form" in request.__dict__:  # the form was read (a body refused before reading has no fields to give back)
+        values = {name: request.form[name] for name in TEXT_VALUES if name in request.form}
+        try:
+            launch = current_launch()
+            attempt = launch_attempt(launch, _attempt_id())
+            version = parse_id(request.form.get("version"))
+        except (NotAllowed, NotFound):
+            attempt = None
+        if version is None:
+            attempt = None  # without the page's version the text cannot be saved safely: only handed back
+    return render_template("submissions/upload_refused.html", error=error, values=values, attempt=attempt,
+                           version=version, has_launch=launch is not None), error.status
+
+
+@bp.errorhandler(NotAllowed)
+def refused_form_launch(error: NotAllowed):
+    """The main form posted by Upload or Remove after its launch expired (or by someone without the duty): the text
+    that came along is handed back, as for the submission page's own forms. A script's upload gets the usual answer."""
+    if "form" not in request.__dict__ or not (_is_form_upload() or _is_remove_with_text()):
+        return error_page(error)
+    db.session.rollback()
+    values = {name: request.form[name] for name in TEXT_VALUES if name in request.form}
+    return render_template("submissions/expired.html", message=error.message, hint=error.hint, values=values,
+                           link={}), error.status
+
+
+def _is_form_upload() -> bool:
+    return request.endpoint == "artifacts.upload" and not _is_raw_upload()
+
+
+def _is_remove_with_text() -> bool:
+    """A Remove button of the main form (without JavaScript), not the script's own remove form."""
+    return request.endpoint == "artifacts.remove" and any(name in request.form for name in TEXT_VALUES)
 
 
 # -- serving a file ---------------------------------------------------------------------------------------

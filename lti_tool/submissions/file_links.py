@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from flask import current_app, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from lti_tool.catalog.models import MicroCredential
 from lti_tool.core.errors import Gone, NotFound
 from lti_tool.extensions import db
 from lti_tool.lti import roles
@@ -114,11 +115,15 @@ def _not_found() -> NotFound:
 
 # -- the submissions' own grants: the educator's own work, an instructor's course --------------------------
 def reader_grant(launch, artifact: Artifact) -> tuple[str, object] | None:
-    """Why the person of `launch` may read this file: their own work, or an instructor of the course it was
-    submitted in (assessors read through the assessment's grant, blind); None: they may not."""
+    """Why the person of `launch` may read this file: their own work in the micro-credential of the launch's
+    activity (never their work of another activity), or an instructor of the course it was submitted in (assessors
+    read through the assessment's grant, blind); None: they may not."""
     enrollment = artifact.attempt.enrollment
-    if enrollment.user_id == launch.user_id:
-        return "own", None
+    if enrollment.user_id == launch.user_id and launch.resource_link is not None:
+        # by the identity map: a page of many files reads its micro-credential once
+        microcredential = db.session.get(MicroCredential, enrollment.microcredential_id)
+        if microcredential.slug == launch.resource_link.microcredential_slug:
+            return "own", None
     if launch.has_duty(roles.INSTRUCTOR) and launch.context_id is not None \
             and enrollment.resource_link.context_id == launch.context_id:
         return "course", launch.context_id

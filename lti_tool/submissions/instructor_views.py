@@ -3,16 +3,19 @@ the assessment due dates and the grades the LMS holds, a CSV export.
 
 Opening the page reads the LMS roster (NRPS) when it was never read or is older than `progress.ROSTER_MAX_AGE`,
 so that learners who never opened the activity are listed as "not started" from the first visit; the
-"Refresh roster" button reads it at any time.
+"Refresh roster" button reads it at any time. Where the LMS offers no roster service, there is no button.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
-from werkzeug.utils import secure_filename
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from lti_tool.catalog.binding import microcredential_of
+from lti_tool.catalog.services import current_term
+from lti_tool.core.dates import zone_note, zone_of
+from lti_tool.core.errors import Conflict
 from lti_tool.core.models import utcnow
+from lti_tool.core.spreadsheets import csv_download
 from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch, require_duty
 from lti_tool.submissions import progress
@@ -56,6 +59,7 @@ def _render_index(*, sync_error: str | None = None, synced: int | None = None, s
     shown = rows[first : first + PAGE_SIZE]
     # The grades the LMS holds now (one results call, cached a minute): shown next to the released scores.
     lms_grades = progress.current_lms_grades(resource_link)
+    term = current_term()
     return render_template(
         "submissions/progress.html",
         course=context,
@@ -80,6 +84,9 @@ def _render_index(*, sync_error: str | None = None, synced: int | None = None, s
         roster_synced_at=context.roster_synced_at,
         roster_offered=bool(context.memberships_url),
         roster_max_age_minutes=int(progress.ROSTER_MAX_AGE.total_seconds() // 60),
+        # One zone for the whole table (core/dates): the current term's, named once above it.
+        time_zone=zone_of(term),
+        time_zone_note=zone_note(term),
         **options,
     ), status_code
 
@@ -97,6 +104,10 @@ def index():
 def sync():
     """Refresh the roster from the LMS (NRPS); when the LMS fails, the last known roster stays and says so."""
     context, _ = _course_and_activity()
+    if not context.memberships_url:  # the page offers no button then; a request made anyway changes nothing
+        raise Conflict("This LMS does not offer its roster to the tool, so there is nothing to refresh.",
+                       hint="The list shows the educators who have opened the activity. To list the whole course, "
+                            "ask your LMS administrator to enable the roster service (Names and Role Provisioning).")
     try:
         count = progress.sync_roster(context)
     except progress.RosterUnavailable as error:
@@ -111,10 +122,5 @@ def export_csv():
     """The table as CSV, as a download; cells that a spreadsheet would run as formulas are neutralised."""
     context, resource_link = _course_and_activity()
     rows = progress.progress_rows(context, resource_link, **_view_options())
-    name = secure_filename(f"progress-{context.label or context.context_id}-{utcnow():%Y-%m-%d}.csv") or "progress.csv"
-    # A byte-order mark so that spreadsheet programs read names with accents as UTF-8.
-    return Response(
-        "\ufeff" + progress.progress_csv(rows),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
-    )
+    return csv_download(progress.progress_csv(rows, zone_of(current_term())),
+                        f"progress-{context.label or context.context_id}-{utcnow():%Y-%m-%d}.csv")

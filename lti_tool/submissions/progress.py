@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import and_, func
 
+from lti_tool.core.dates import local_iso
 from lti_tool.core.models import utcnow
 from lti_tool.core.spreadsheets import csv_text
 from lti_tool.extensions import cache, db
@@ -438,28 +439,26 @@ def progress_rows(
 
 
 # -- CSV -----------------------------------------------------------------------------------------------
-def _iso(moment: datetime | None) -> str:
-    return moment.isoformat() if moment else ""
-
-
-CSV_HEADER = ("Name", "Email", "State", "Attempt", "Last modified", "Submitted", "Badge issued", "Revoked")
+CSV_HEADER = ("Name", "Email", "State", "Attempt", "Last modified", "Submitted", "Badge issued", "Revoked",
+              "Time zone")
 AWAITING_EMAIL_TEXT = "awaiting the educator's email"
 
 
-def _badge_issued(badge: BadgeFacts | None) -> str:
+def _badge_issued(badge: BadgeFacts | None, time_zone: str) -> str:
     if badge is None:
         return ""
-    return AWAITING_EMAIL_TEXT if badge.is_awaiting_email else _iso(badge.issued_at)
+    return AWAITING_EMAIL_TEXT if badge.is_awaiting_email else local_iso(badge.issued_at, time_zone)
 
 
-def progress_csv(rows: list[ProgressRow]) -> str:
+def progress_csv(rows: list[ProgressRow], time_zone: str) -> str:
     """The rows as CSV text: name, email, state label, attempt, last modified, submitted, badge issued and revoked
-    (times in ISO 8601, UTC).
+    (ISO 8601 with the offset of `time_zone`), and the zone named in the last column (the rule of core/dates).
 
     Every cell goes through the shared guard: a name a spreadsheet would run as a formula stays text."""
     return csv_text(CSV_HEADER, (
-        (r.name, r.email, r.state_label, r.attempt_number or "", _iso(r.last_modified_at), _iso(r.submitted_at),
-         _badge_issued(r.badge), _iso(r.badge.revoked_at) if r.badge else "")
+        (r.name, r.email, r.state_label, r.attempt_number or "", local_iso(r.last_modified_at, time_zone),
+         local_iso(r.submitted_at, time_zone), _badge_issued(r.badge, time_zone),
+         local_iso(r.badge.revoked_at, time_zone) if r.badge else "", time_zone)
         for r in rows
     ))
 

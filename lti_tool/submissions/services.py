@@ -129,28 +129,19 @@ def enroll(user, microcredential, term, resource_link, *, now: datetime | None =
 
 
 def current_attempt(enrollment: Enrollment) -> Attempt:
-    """The attempt the educator works on: the latest, or attempt 1 (status `new`)."""
+    """The attempt the educator works on: the latest, or attempt 1 (status `new`).
+
+    Attempt 1 is created once even when several first openings of the page arrive together (a double click, two
+    tabs, a reload): the insert runs in a savepoint, and the request that loses the race on the unique attempt
+    number reads the winner's attempt instead (`get_or_create`, on SQLite and PostgreSQL alike).
+    """
     attempt = enrollment.latest_attempt
-    if attempt is None:
-        attempt = Attempt(enrollment=enrollment, number=1, status=SubmissionStatus.NEW.value)
-        db.session.add(attempt)
-        db.session.flush()
+    if attempt is not None:
+        return attempt
+    attempt, _ = get_or_create(Attempt, {"enrollment_id": enrollment.id, "number": 1},
+                               {"status": SubmissionStatus.NEW.value})
+    db.session.expire(enrollment, ["attempts"])  # the list read before now holds attempt 1
     return attempt
-
-
-def get_own_attempt(user_id: int, attempt_id: int) -> Attempt:
-    """An attempt of this person; anyone else's is 'not found' (its existence is not revealed)."""
-    attempt = db.session.get(Attempt, attempt_id)
-    if attempt is None or attempt.enrollment.user_id != user_id:
-        raise NotFound("That submission was not found.")
-    return attempt
-
-
-def get_own_artifact(user_id: int, artifact_id: int) -> Artifact:
-    artifact = db.session.get(Artifact, artifact_id)
-    if artifact is None or artifact.attempt.enrollment.user_id != user_id:
-        raise NotFound("That file was not found.")
-    return artifact
 
 
 # -- drafts ---------------------------------------------------------------------------------------------
@@ -406,5 +397,29 @@ def submit_attempt(attempt: Attempt, expected_version: int, *, now: datetime | N
 
 
 def _queue_progress(attempt: Attempt, activity_progress: str, grading_progress: str) -> None:
+    """A progress-only score for every placement the educator opened; none for a platform that refuses those
+    (the state shows on the instructors' progress view either way)."""
     enrollment = attempt.enrollment
     enqueue_score(enrollment.resource_link, enrollment.user, activity_progress, grading_progress)
+
+
+# -- the work one launch may act on (appended for issue 10) ------------------------------------------------
+def get_attempt_of_enrollment(enrollment: Enrollment | None, attempt_id: int) -> Attempt:
+    """An attempt of this enrollment (the one its launch leads to); any other is 'not found', the person's own work
+    of another activity included: a launch of one resource link never acts on another's attempt."""
+    attempt = next((a for a in enrollment.attempts if a.id == attempt_id), None) if enrollment is not None else None
+    if attempt is None:
+        raise NotFound("That submission was not found.",
+                       hint="It does not belong to the activity you opened. Open that activity from your course.")
+    return attempt
+
+
+def get_artifact_of_enrollment(enrollment: Enrollment | None, artifact_id: int) -> Artifact:
+    """A file or link of one of this enrollment's attempts; any other is 'not found' (see get_attempt_of_enrollment).
+    Looked up among the enrollment's own attempts: an id out of the database's range is simply not among them."""
+    attempts = enrollment.attempts if enrollment is not None else []
+    artifact = next((a for attempt in attempts for a in attempt.artifacts if a.id == artifact_id), None)
+    if artifact is None:
+        raise NotFound("That file was not found.",
+                       hint="It does not belong to the activity you opened. Open that activity from your course.")
+    return artifact

@@ -239,27 +239,58 @@ class LimitedSpool(SpooledTemporaryFile):
 
     Without it, a form's file is spooled to disk in full (up to the largest limit, the video one) before
     its own limit is checked: a 900 MB “.pdf” would be written out only to be refused at 50 MiB.
+
+    A refused part (past its limit, or a name outside the allow-list) is not written any further, but the parser
+    goes on reading the form for up to `SKIP_AFTER_REFUSAL` more bytes, dropping them: the fields after the file
+    (the text the person typed, sent along by the page's form without JavaScript) still arrive, so the refusal
+    page can hand them back. Those bytes would be read and dropped after the answer anyway (a browser shows an
+    answer only once its body is read); beyond them the refusal is raised while parsing, as before.
     """
 
-    def __init__(self, file_name: str, file_type: FileType, limit: int):
+    def __init__(self, file_name: str, file_type: FileType, limit: int, refusal: UploadRefused | None = None):
         super().__init__(max_size=SPOOL_IN_MEMORY, mode="w+b")
         self.file_name, self.file_type, self.limit = file_name, file_type, limit
-        self.received = 0
+        self.received = 0  # bytes of the part taken in before it was refused
+        self.dropped = 0  # bytes read and dropped after the refusal
+        self.refusal = refusal
+        if refusal is not None:
+            self.close()
 
     def write(self, data) -> int:
+        if self.refusal is not None:
+            self.dropped += len(data)
+            if self.dropped > SKIP_AFTER_REFUSAL:
+                raise self.refusal
+            return len(data)
         self.received += len(data)
         if self.received > self.limit:
-            self.close()  # the temporary file goes at once; the parser reads no further
-            raise _too_large(self.file_name, self.file_type, self.limit)
+            self.refusal = _too_large(self.file_name, self.file_type, self.limit)
+            self.close()  # the temporary file goes at once; nothing more is written
+            return len(data)
         return super().write(data)
+
+    def seek(self, *args) -> int:
+        return 0 if self.refusal is not None else super().seek(*args)
+
+
+SKIP_AFTER_REFUSAL = 64 * 1024 * 1024  # as artifact_views.DRAIN_LIMIT: what a refused upload is read for anyway
+
+
+def refusal_of(stream) -> UploadRefused | None:
+    """Why a form's file part was refused while the form was parsed (None: it was not)."""
+    return getattr(stream, "refusal", None)
 
 
 def form_file_stream(*, total_content_length: int | None = None, content_type: str | None = None,
                      filename: str | None = None, content_length: int | None = None) -> LimitedSpool:
-    """A Werkzeug `stream_factory` for upload forms: a name outside the allow-list is refused before its content."""
+    """A Werkzeug `stream_factory` for upload forms: a name outside the allow-list is refused before its content
+    (the content is dropped unread into any file; the view raises the refusal once the rest of the form is read)."""
     if not (filename or "").strip():
         # No file chosen: browsers send an empty part, and the view asks for a file. Anything in it is held to
         # the documents' limit.
         return LimitedSpool("The file", PDF, max_bytes_for(PDF))
-    file_name, file_type = check_declared_size(filename, content_length or None)
+    try:
+        file_name, file_type = check_declared_size(filename, content_length or None)
+    except UploadRefused as refusal:
+        return LimitedSpool(filename, PDF, 0, refusal=refusal)
     return LimitedSpool(file_name, file_type, max_bytes_for(file_type))

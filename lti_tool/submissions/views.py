@@ -14,7 +14,9 @@ from werkzeug.routing import BuildError
 from lti_tool.catalog.binding import microcredential_of
 from lti_tool.catalog.parts import PART_TITLES, PARTS
 from lti_tool.catalog.services import current_term
+from lti_tool.core.dates import local_datetime_label, zone_of
 from lti_tool.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from lti_tool.core.ids import parse_id
 from lti_tool.core.models import utcnow
 from lti_tool.core.storage import format_size
 from lti_tool.extensions import db
@@ -23,6 +25,7 @@ from lti_tool.lti.launch_context import current_launch
 from lti_tool.submissions import services
 from lti_tool.submissions.enrollments import enrollment_to_show
 from lti_tool.submissions.file_links import reader_file_url
+from lti_tool.submissions.launch_scope import launch_attempt
 from lti_tool.submissions.models import Attempt, Enrollment, MarkingStatus, SubmissionStatus
 from lti_tool.submissions.services import (
     MISSING_LABELS,
@@ -66,6 +69,7 @@ NOTICES = {
                             "asks for, then submit it.",
 }
 TEXT_VALUES = ("overview", "reflection", "collaboration", "collaborators")
+LINK_VALUES = ("artifact_url", "artifact_title")
 
 
 # -- access -----------------------------------------------------------------------------------------------
@@ -85,7 +89,12 @@ def educator_only(view):
                 "Only educators working towards this micro-credential can open the submission page.",
                 hint="If you think you should, ask your instructor or LMS administrator.",
             )
-        return view(*args, **kwargs)
+        try:
+            return view(*args, **kwargs)
+        except NotFound as error:
+            if request.method != "POST" or _is_autosave():
+                raise
+            return _not_this_activity(error)
 
     return wrapped
 
@@ -95,11 +104,25 @@ def _sent_text() -> dict:
     return {name: request.form[name] for name in TEXT_VALUES if name in request.form}
 
 
+def _sent_link() -> dict:
+    """The link (address and caption) an add-link form sent, to hand back when it could not be added."""
+    return {name: request.form[name] for name in LINK_VALUES if request.form.get(name, "").strip()}
+
+
 def _expired_launch(error: NotAllowed):
     if _is_autosave():
         return jsonify(error="expired", message=error.message, hint=error.hint, values=_sent_text()), 401
     return render_template("submissions/expired.html", message=error.message, hint=error.hint,
-                           values=_sent_text()), 401
+                           values=_sent_text(), link=_sent_link() if request.endpoint == "submissions.add_link"
+                           else {}), 401
+
+
+def _not_this_activity(error: NotFound):
+    """A form naming work this launch does not lead to (another activity's attempt, an older page of another term):
+    refused, nothing changed, and what the person typed is handed back (404)."""
+    db.session.rollback()
+    return render_template("submissions/expired.html", message=error.message, hint=error.hint, values=_sent_text(),
+                           link=_sent_link() if request.endpoint == "submissions.add_link" else {}), 404
 
 
 def _is_autosave() -> bool:
@@ -131,19 +154,19 @@ def _new_term_offer(enrollment: Enrollment, term):
 
 
 def _posted_attempt() -> Attempt:
-    """The attempt named by the form, only when it belongs to this person (anyone else's is not found)."""
-    try:
-        attempt_id = int(request.values.get("attempt_id", ""))
-    except ValueError:
-        raise NotFound("That submission was not found.") from None
-    return services.get_own_attempt(current_launch().user_id, attempt_id)
+    """The attempt named by the form, only when it is one of the launch's enrollment (`launch_scope`): anyone
+    else's, and the person's own work of another activity, is not found."""
+    attempt_id = parse_id(request.values.get("attempt_id"))
+    if attempt_id is None:
+        raise NotFound("That submission was not found.")
+    return launch_attempt(current_launch(), attempt_id)
 
 
 def _posted_version() -> int:
-    try:
-        return int(request.form.get("version", ""))
-    except ValueError:
-        raise InvalidInput("The form is missing its version; reload the page and try again.") from None
+    version = parse_id(request.form.get("version"))
+    if version is None:
+        raise InvalidInput("The form is missing its version; reload the page and try again.")
+    return version
 
 
 def _page_url(notice: str | None = None, anchor: str | None = None) -> str:
@@ -258,20 +281,22 @@ def act():
             raise InvalidInput("Choose Save changes or Submit.")
         services.save_draft(attempt, services.clean_changes(request.form), _posted_version())
     except (StaleSave, AttemptLocked, DeadlinePassed, InvalidInput) as error:
-        return _refused_save(attempt, error)
+        return refused_save_page(attempt, error)
     if action == "submit":
         return redirect(url_for("submissions.confirm", ltik=g.ltik, attempt_id=attempt.id), code=303)
     return redirect(_page_url("saved" if attempt.version != before else "unchanged"), code=303)
 
 
-def _refused_save(attempt: Attempt, error: Conflict | InvalidInput):
-    """A page that gives the person their text back, next to what is saved now (409; 400 for a bad field)."""
+def refused_save_page(attempt: Attempt, error: Conflict | InvalidInput, *, undone: str | None = None):
+    """A page that gives the person their text back, next to what is saved now (409; 400 for a bad field).
+    `undone`: the text came with another change (an upload or a removal without JavaScript), which was not made
+    either; the sentence says so."""
     db.session.rollback()
     db.session.refresh(attempt)
     return render_template(
         "submissions/conflict.html",
         **_context(attempt, error=error, values=_sent_text(), is_stale=isinstance(error, StaleSave),
-                   is_invalid=isinstance(error, InvalidInput)),
+                   is_invalid=isinstance(error, InvalidInput), undone=undone),
     ), error.status
 
 
@@ -335,4 +360,6 @@ def autosave():
         version=attempt.version,
         status=attempt.status,
         saved_at=saved_at.isoformat() if saved_at else None,
+        # The time as the page shows times (the term's zone, named): the browser's own zone plays no part.
+        saved_label=local_datetime_label(saved_at, zone_of(attempt.enrollment.term), "time"),
     )

@@ -5,6 +5,13 @@
   var form = document.getElementById("attempt-form");
   if (!form || form.getAttribute("data-editable") !== "1" || !window.fetch || !window.FormData) { return; }
   var DELAY = 2000;
+  // Without JavaScript the upload's fields and the Remove buttons belong to this form (they carry the text typed
+  // since the last save); with it they belong to their own forms (data-script-form), which keep the text by saving
+  // it first, and whose file is sent with a progress bar.
+  Array.prototype.forEach.call(document.querySelectorAll("[data-script-form]"), function (field) {
+    var target = field.getAttribute("data-script-form");
+    if (document.getElementById(target)) { field.setAttribute("form", target); }
+  });
   var statusEl = document.getElementById("autosave-status");
   var versionInput = form.querySelector("input[name=version]");
   // The launch reference is read at each request: the page renews it (static/js/session.js rewrites the input).
@@ -17,10 +24,8 @@
     statusEl.textContent = text;
     statusEl.className = "autosave" + (kind ? " " + kind : "");
   }
-  function timeLabel(iso) {
-    var moment = iso ? new Date(iso) : new Date();
-    return moment.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
-  }
+  // The server writes the time (in the term's zone, named), so every page and message shows one zone.
+  function timeLabel(data) { return data.saved_label || data.saved_at || ""; }
   function refuse(message, stop, why) {
     dirty = true;
     stopped = stopped || stop;
@@ -50,7 +55,7 @@
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (response.ok) {
           versionInput.value = data.version;
-          say("Saved at " + timeLabel(data.saved_at), "ok");
+          say("Saved at " + timeLabel(data), "ok");
         } else if (data.error === "stale") {
           staleAt = sentVersion;
           refuse((data.message || "this page is out of date.") + " Use “Save changes” to compare and keep your text.",

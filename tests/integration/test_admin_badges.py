@@ -26,6 +26,7 @@ from lti_tool.extensions import db
 from lti_tool.mail import outbox
 from tests.assessment_road import at_once
 from tests.badge_road import badge_row, earn_badge
+from tests.nothing_changed import nothing_changes
 from tests.platform.browser import PlatformBrowser
 
 pytestmark = pytest.mark.usefixtures("running_term")
@@ -171,14 +172,16 @@ def test_only_admins_reach_the_badge_and_issuer_pages(app, platform, live_tool, 
         refused = get(live_tool, path, ltik)
         assert refused.status_code == 403, path
         assert "Lovelace" not in refused.text
-    assert revoke(live_tool, ltik, earned.badge_uuid).status_code == 403
+    with nothing_changes(app):
+        assert revoke(live_tool, ltik, earned.badge_uuid).status_code == 403
     assert badge_row(app, earned.assessment_id).status == "issued"
     assert events(app, earned.badge_uuid)[-1][0] == "issued"
 
 
 def test_a_revocation_needs_the_launch_reference_in_the_form(app, live_tool, earned, admin):
-    response = post(live_tool, f"/admin/badges/{earned.badge_uuid}/revoke", {"reason": REASON},
-                    params={"ltik": admin})
+    with nothing_changes(app):
+        response = post(live_tool, f"/admin/badges/{earned.badge_uuid}/revoke", {"reason": REASON},
+                        params={"ltik": admin})
     assert response.status_code == 403
     assert badge_row(app, earned.assessment_id).status == "issued"
 
@@ -190,8 +193,9 @@ def test_an_admin_never_sees_another_platforms_badges(app, platform, other_platf
     assert [uuid for uuid, _ in listed(listing.text)] == [earned.badge_uuid]
     assert "Katherine" not in listing.text
     assert get(live_tool, f"/admin/badges/{theirs.badge_uuid}", ours).status_code == 404
-    assert revoke(live_tool, ours, theirs.badge_uuid).status_code == 404
-    assert unrevoke(live_tool, ours, theirs.badge_uuid).status_code == 404
+    with nothing_changes(app):
+        assert revoke(live_tool, ours, theirs.badge_uuid).status_code == 404
+        assert unrevoke(live_tool, ours, theirs.badge_uuid).status_code == 404
     assert badge_row(app, theirs.assessment_id).status == "issued"
     # The other platform's admin sees theirs, and only theirs.
     their_admin = admin_ltik(other_platform)
@@ -206,9 +210,14 @@ def test_an_unknown_or_malformed_badge_is_404(live_tool, earned, admin):
 
 
 # -- the list -------------------------------------------------------------------------------------------------
-def test_the_list_names_earners_with_their_badge_and_links(live_tool, earned, admin):
+def test_the_list_names_earners_with_their_badge_and_links(app, live_tool, earned, admin):
+    from lti_tool.catalog.services import current_term
+
     page = get(live_tool, "/admin/badges/", admin)
     assert page.status_code == 200
+    with app.app_context():
+        zone = current_term().time_zone
+    assert zone != "UTC" and f"Issued <span class=\"muted\">({zone})</span>" in page.text  # the term's zone, named
     assert listed(page.text) == [(earned.badge_uuid, "issued")]
     row = page.text.split(f'data-badge="{earned.badge_uuid}"', 1)[1].split("</tr>", 1)[0]
     assert "Ada Lovelace" in row and "ada@school.example" in row and TITLE in row and "Issued" in row
@@ -357,12 +366,14 @@ def test_a_reinstated_badge_can_be_revoked_again_and_every_revoked_credential_st
 
 def test_revoking_twice_or_reinstating_an_issued_badge_is_a_clear_409(app, live_tool, earned, admin):
     badge_uuid = earned.badge_uuid
-    refused = unrevoke(live_tool, admin, badge_uuid)
+    with nothing_changes(app):
+        refused = unrevoke(live_tool, admin, badge_uuid)
     assert refused.status_code == 409
     assert "This badge is not revoked" in refused.text and "Nothing was changed" in refused.text
     assert 'href="/admin/badges/?ltik=' in refused.text  # a way back
     assert revoke(live_tool, admin, badge_uuid).status_code == 200
-    twice = revoke(live_tool, admin, badge_uuid, reason="Again")
+    with nothing_changes(app):
+        twice = revoke(live_tool, admin, badge_uuid, reason="Again")
     assert twice.status_code == 409
     assert "Only an issued badge can be revoked" in twice.text and "it is revoked" in twice.text
     assert f'href="/admin/badges/{badge_uuid}?ltik=' in twice.text
@@ -373,7 +384,8 @@ def test_revoking_twice_or_reinstating_an_issued_badge_is_a_clear_409(app, live_
 @pytest.mark.parametrize("reason", ["", "   \n "])
 def test_a_revocation_without_a_reason_changes_nothing(app, live_tool, earned, admin, reason):
     before = mail_files(app)
-    refused = revoke(live_tool, admin, earned.badge_uuid, reason=reason)
+    with nothing_changes(app):
+        refused = revoke(live_tool, admin, earned.badge_uuid, reason=reason)
     assert refused.status_code == 400
     assert 'aria-invalid="true"' in refused.text and "Write the reason" in refused.text
     assert badge_row(app, earned.assessment_id).status == "issued"
@@ -382,7 +394,8 @@ def test_a_revocation_without_a_reason_changes_nothing(app, live_tool, earned, a
 
 
 def test_a_reason_too_long_is_refused_with_the_text_kept(app, live_tool, earned, admin):
-    refused = revoke(live_tool, admin, earned.badge_uuid, reason="x" * 2001)
+    with nothing_changes(app):
+        refused = revoke(live_tool, admin, earned.badge_uuid, reason="x" * 2001)
     assert refused.status_code == 400 and "x" * 2001 in refused.text
     assert badge_row(app, earned.assessment_id).status == "issued"
 
@@ -393,7 +406,8 @@ def test_a_badge_awaiting_an_email_cannot_be_revoked(app, platform, live_tool, a
     assert page.status_code == 200
     assert "Awaiting email" in page.text and 'id="revoke-form"' not in page.text
     assert "/badges/" + waiting.badge_uuid + '"' not in page.text  # no public page yet
-    assert revoke(live_tool, admin, waiting.badge_uuid).status_code == 409
+    with nothing_changes(app):
+        assert revoke(live_tool, admin, waiting.badge_uuid).status_code == 409
     assert badge_row(app, waiting.assessment_id).status == "awaiting_email"
 
 
@@ -438,16 +452,18 @@ def test_creating_an_issuer_checks_every_field(app, live_tool, platform, catalog
     before = profiles(app)
     bad = {"ltik": admin, "name": "  ", "url": "javascript:alert(1)", "email": "not an email",
            "description": "", "image": "//evil.example/logo.png"}
-    refused = post(live_tool, "/admin/issuers/new", bad)
+    with nothing_changes(app):
+        refused = post(live_tool, "/admin/issuers/new", bad)
     assert refused.status_code == 400
     for field in ("name", "url", "email", "image"):
         assert f'id="{field}-error"' in refused.text, field
     assert 'value="javascript:alert(1)"' in refused.text  # what was typed comes back
     assert profiles(app) == before
-    too_long = post(live_tool, "/admin/issuers/new", {**ISSUER, "ltik": admin, "name": "n" * 301})
-    assert too_long.status_code == 400 and 'id="name-error"' in too_long.text
-    assert post(live_tool, "/admin/issuers/new", {**ISSUER, "ltik": admin, "url": "ftp://ten.example"}
-                ).status_code == 400
+    with nothing_changes(app):
+        too_long = post(live_tool, "/admin/issuers/new", {**ISSUER, "ltik": admin, "name": "n" * 301})
+        assert too_long.status_code == 400 and 'id="name-error"' in too_long.text
+        assert post(live_tool, "/admin/issuers/new", {**ISSUER, "ltik": admin, "url": "ftp://ten.example"}
+                    ).status_code == 400
     assert profiles(app) == before
 
     created = post(live_tool, "/admin/issuers/new", {**ISSUER, "ltik": admin})
@@ -492,8 +508,9 @@ def test_only_admins_of_a_platform_managing_the_catalog_change_issuers(app, plat
     assert "/admin/issuers/new" not in listing.text and f"/admin/issuers/{issuer_id}/edit" not in listing.text
     assert get(live_tool, "/admin/issuers/new", ltik).status_code == 403
     assert get(live_tool, f"/admin/issuers/{issuer_id}/edit", ltik).status_code == 403
-    assert post(live_tool, "/admin/issuers/new", {**ISSUER, "ltik": ltik}).status_code == 403
-    assert post(live_tool, f"/admin/issuers/{issuer_id}/edit", {**ISSUER, "ltik": ltik}).status_code == 403
+    with nothing_changes(app):
+        assert post(live_tool, "/admin/issuers/new", {**ISSUER, "ltik": ltik}).status_code == 403
+        assert post(live_tool, f"/admin/issuers/{issuer_id}/edit", {**ISSUER, "ltik": ltik}).status_code == 403
     assert profiles(app) == before
 
 
@@ -523,7 +540,9 @@ def test_the_catalog_form_chooses_the_issuer_and_the_validity(app, platform, liv
                          ({"badge_valid_months": "0"}, "badge_valid_months-error"),
                          ({"issuer_profile_id": "999999"}, "issuer_profile_id-error"),
                          ({"issuer_profile_id": "1 OR 1=1"}, "issuer_profile_id-error")):
-        refused = post(live_tool, f"/admin/catalog/{SLUG}/edit", {"ltik": admin, **catalog_form(app, **bad)})
+        form = catalog_form(app, **bad)
+        with nothing_changes(app):
+            refused = post(live_tool, f"/admin/catalog/{SLUG}/edit", {"ltik": admin, **form})
         assert refused.status_code == 400 and problem in refused.text, bad
 
     saved = post(live_tool, f"/admin/catalog/{SLUG}/edit", {

@@ -7,6 +7,8 @@ from html import unescape
 import pytest
 import yaml
 
+from tests.nothing_changed import nothing_changes
+
 SLUG = "self-assessment-growth"
 
 RUBRIC = """\
@@ -92,12 +94,14 @@ def test_a_learner_cannot_change_the_catalog(app, browser, live_tool, catalog, p
     before = _rows(app)
     launch = browser.launch(person="learner")
     data = {"ltik": launch.ltik, **_form(title="Hijacked"), "catalog_text": "version: 1"}
-    assert browser.post(_admin_url(live_tool, path), data=data).status_code == 403
+    with nothing_changes(app):
+        assert browser.post(_admin_url(live_tool, path), data=data).status_code == 403
     assert _rows(app) == before
 
 
 def test_a_post_without_the_launch_reference_in_its_body_is_refused(app, browser, live_tool, catalog, admin):
-    response = browser.post(_admin_url(live_tool, f"/{SLUG}/retire"), params={"ltik": admin})
+    with nothing_changes(app):
+        response = browser.post(_admin_url(live_tool, f"/{SLUG}/retire"), params={"ltik": admin})
     assert response.status_code == 403
     assert _rows(app)[SLUG][1] is False
 
@@ -178,6 +182,28 @@ def test_editing_a_sample_keeps_its_rubric_when_only_the_text_changes(app, brows
     assert after["resources"] == entry["resources"]
 
 
+@pytest.mark.parametrize("chosen", ["²", "٣", str(2**63), "-1", "1 OR 1=1"])
+def test_an_issuer_profile_chosen_by_a_malformed_id_is_asked_again_and_nothing_changes(app, browser, live_tool,
+                                                                                       catalog, admin, chosen):
+    from lti_tool.catalog.services import get_microcredential, microcredential_entry
+
+    with app.app_context():
+        entry = microcredential_entry(get_microcredential(SLUG))
+    form = {
+        "ltik": admin, "title": entry["title"], "issuing_organization": entry["issuing_organization"],
+        "competency": entry["competency"], "key_method": "A changed key method.",
+        "estimated_hours": "6", "inservice_hours": "6", "description": entry["description"],
+        "resources": "\n".join(f"{r['title']} | {r['url']}" for r in entry["resources"]),
+        **{f"prompts_{part}": "\n".join(entry["parts"][part]["prompts"]) for part in entry["parts"]},
+        "rubric": yaml.safe_dump(entry["rubric"], sort_keys=False), "earning_rule": entry["earning_rule"],
+        "issuer_profile_id": chosen,
+    }
+    with nothing_changes(app):
+        answer = browser.post(_admin_url(live_tool, f"/{SLUG}/edit"), data=form)
+    assert answer.status_code in (200, 400), answer.text[:300]  # the form again, never a 500
+    assert "choose one of the issuer profiles" in answer.text
+
+
 @pytest.mark.parametrize(("changes", "expected"), [
     ({"title": ""}, "title: '' should be non-empty"),
     ({"slug": "Not A Slug"}, "slug: 'Not A Slug' is not a valid slug"),
@@ -197,7 +223,8 @@ def test_an_invalid_form_lists_its_problems_keeps_the_input_and_saves_nothing(
     app, browser, live_tool, catalog, admin, changes, expected
 ):
     before = _rows(app)
-    response = browser.post(_admin_url(live_tool, "/new"), data={"ltik": admin, **_form(**changes)})
+    with nothing_changes(app):
+        response = browser.post(_admin_url(live_tool, "/new"), data={"ltik": admin, **_form(**changes)})
     assert response.status_code == 400
     text = unescape(response.text)
     assert "Nothing was saved." in text
@@ -210,8 +237,9 @@ def test_an_invalid_form_lists_its_problems_keeps_the_input_and_saves_nothing(
 
 def test_an_invalid_edit_changes_nothing(app, browser, live_tool, catalog, admin):
     before = _rows(app)
-    response = browser.post(_admin_url(live_tool, f"/{SLUG}/edit"),
-                            data={"ltik": admin, **_form(title="New title", earning_rule="")})
+    with nothing_changes(app):
+        response = browser.post(_admin_url(live_tool, f"/{SLUG}/edit"),
+                                data={"ltik": admin, **_form(title="New title", earning_rule="")})
     assert response.status_code == 400
     assert "earning_rule: &#39;&#39; should be non-empty" in response.text
     assert 'value="New title"' in response.text
@@ -226,7 +254,8 @@ def test_an_invalid_import_lists_every_problem_and_changes_nothing(app, browser,
     text = before_yaml.replace("title: Providing Feedback to Promote Learning", "title: Renamed") \
         .replace("estimated_hours: 6", "estimated_hours: -1", 1) \
         .replace("time_zone: America/New_York", "time_zone: Mars/Olympus")
-    response = browser.post(_admin_url(live_tool, "/import"), data={"ltik": admin, "catalog_text": text})
+    with nothing_changes(app):
+        response = browser.post(_admin_url(live_tool, "/import"), data={"ltik": admin, "catalog_text": text})
     assert response.status_code == 400
     page = unescape(response.text)
     assert "Nothing was imported." in page
@@ -240,13 +269,15 @@ def test_an_invalid_import_lists_every_problem_and_changes_nothing(app, browser,
 
 def test_an_import_that_is_not_yaml_is_refused(app, browser, live_tool, catalog, admin):
     before = _rows(app)
-    response = browser.post(_admin_url(live_tool, "/import"),
-                            data={"ltik": admin},
-                            files={"catalog_file": ("catalog.yaml", b"version: [1\n", "application/yaml")})
+    with nothing_changes(app):
+        response = browser.post(_admin_url(live_tool, "/import"),
+                                data={"ltik": admin},
+                                files={"catalog_file": ("catalog.yaml", b"version: [1\n", "application/yaml")})
     assert response.status_code == 400
     assert "catalog.yaml:" in response.text and "YAML syntax error" in response.text
-    binary = browser.post(_admin_url(live_tool, "/import"), data={"ltik": admin},
-                          files={"catalog_file": ("catalog.yaml", b"\xff\xfe\x00bad", "application/yaml")})
+    with nothing_changes(app):
+        binary = browser.post(_admin_url(live_tool, "/import"), data={"ltik": admin},
+                              files={"catalog_file": ("catalog.yaml", b"\xff\xfe\x00bad", "application/yaml")})
     assert binary.status_code == 400 and "is not UTF-8 text" in binary.text
     assert _rows(app) == before
 
@@ -317,7 +348,9 @@ def test_admins_of_a_platform_not_trusted_with_the_catalog_cannot_change_it(app,
     page = browser.get(live_tool.url + "/admin/catalog/", params={"ltik": admin.ltik})
     assert page.status_code == 403
     assert "shared by every LMS" in page.text
-    retire = browser.post(live_tool.url + "/admin/catalog/self-assessment-growth/retire", data={"ltik": admin.ltik})
+    with nothing_changes(app):
+        retire = browser.post(live_tool.url + "/admin/catalog/self-assessment-growth/retire",
+                              data={"ltik": admin.ltik})
     assert retire.status_code == 403
     home = browser.get(live_tool.url + "/admin/", params={"ltik": admin.ltik})
     assert "Manage the catalog" not in home.text

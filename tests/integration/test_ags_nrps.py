@@ -217,3 +217,47 @@ def test_the_roster_needs_its_scope(link, lms):
     with pytest.raises(ServiceError) as refused:
         nrps.read_memberships(registration, lms.memberships_url(COURSE))
     assert refused.value.status == 400  # invalid_scope at the token endpoint
+
+
+def test_a_line_item_the_tool_creates_reads_as_a_percentage(link, lms):
+    ensure_line_item(link)
+    db.session.commit()
+
+    [created] = lms.line_items.values()
+    assert created["data"]["scoreMaximum"] == ags.SCORE_MAXIMUM == 100  # Earned = 100, Not yet = the share met
+    assert db.session.scalars(db.select(LineItem)).one().score_maximum == 100
+
+
+# -- the roster button: only where the LMS offers its roster -----------------------------------------------------
+def _instructor_page(platform, **plan):
+    from tests.platform.browser import PlatformBrowser
+
+    browser = PlatformBrowser(platform)
+    page = browser.launch(person="instructor", custom={"microcredential": "self-assessment-growth"}, **plan)
+    assert page.status_code == 200 and "/progress/" in page.url, page.text[:500]
+    return browser, page
+
+
+def test_a_course_without_a_roster_service_offers_no_refresh_and_refuses_one(app, platform, live_tool, catalog):
+    from tests.nothing_changed import nothing_changes
+    from tests.platform.platform import NRPS_CLAIM
+
+    platform.services.add_members("course-1", [{"user_id": "edu-x", "name": "Xan Xu", "roles": []}])
+    browser, page = _instructor_page(platform, remove_claims=(NRPS_CLAIM,))
+    assert "Refresh roster from the LMS" not in page.text
+    assert "does not offer its roster" in page.text
+
+    with nothing_changes(app):
+        refused = browser.post(live_tool.url + "/progress/sync", data={"ltik": page.ltik})
+    assert refused.status_code == 409
+    assert "does not offer its roster" in refused.text
+    assert platform.services.requests_to("/memberships") == []
+
+
+def test_a_course_with_a_roster_service_refreshes_it(app, platform, catalog):
+    platform.services.add_members("course-1", [{"user_id": "edu-x", "name": "Xan Xu", "roles": []}])
+    browser, page = _instructor_page(platform)
+    assert "Refresh roster from the LMS" in page.text
+    refreshed = browser.submit_form(page.response)  # the page's first form: the refresh
+    assert refreshed.status_code == 200, refreshed.text[:500]
+    assert "Roster refreshed from the LMS: 1 member" in refreshed.text

@@ -17,6 +17,7 @@ from tests.assessment_road import (
     submit_work,
 )
 from tests.integration.test_assessment_authorization import World
+from tests.nothing_changed import nothing_changes
 from tests.platform.platform import PEOPLE
 
 pytestmark = pytest.mark.usefixtures("running_term")
@@ -95,11 +96,13 @@ def test_every_assessor_facing_page_and_download_is_blind(app, platform, blind):
         **fields, f"feedback-{CRITERION}": FIRST_FEEDBACK, f"level-{CRITERION}": "developing"})
     assert autosaved.status_code == 200, autosaved.text
     assert_blind(autosaved, "the autosave answer")
-    stale = first.browser.post(f"{first.tool}/assessment/{assessment_id}/autosave", data={
-        **fields, f"feedback-{CRITERION}": FIRST_FEEDBACK})
+    with nothing_changes(app):
+        stale = first.browser.post(f"{first.tool}/assessment/{assessment_id}/autosave", data={
+            **fields, f"feedback-{CRITERION}": FIRST_FEEDBACK})
     assert stale.status_code == 409
     assert_blind(stale, "the stale autosave answer")
-    stale_page = score(first, page, {CRITERION: "developing"}, {CRITERION: FIRST_FEEDBACK}, action="save")
+    with nothing_changes(app):
+        stale_page = score(first, page, {CRITERION: "developing"}, {CRITERION: FIRST_FEEDBACK}, action="save")
     assert stale_page.status_code == 409
     assert_blind(stale_page, "the stale save page")
 
@@ -108,7 +111,9 @@ def test_every_assessor_facing_page_and_download_is_blind(app, platform, blind):
     assert second_page.status_code == 200
     assert_blind(second_page, "the second assessor's scoring page")
 
-    busy = open_assessment(launch_assessor(platform, "assessor-3"), assessment_id)
+    third = launch_assessor(platform, "assessor-3")
+    with nothing_changes(app):
+        busy = open_assessment(third, assessment_id)
     assert busy.status_code == 409
     assert "another assessor" in busy.text
     assert_blind(busy, "the “claimed by another” page")

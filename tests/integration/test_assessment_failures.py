@@ -21,6 +21,7 @@ from tests.assessment_road import (
     submit_work,
 )
 from tests.integration.test_assessment_authorization import World
+from tests.nothing_changed import nothing_changes
 
 pytestmark = pytest.mark.usefixtures("running_term")
 
@@ -83,7 +84,9 @@ def test_opening_work_another_assessor_holds_is_refused_and_changes_nothing(app,
     assert open_assessment(holder, submitted).status_code == 200
     before = (_scorings(app, submitted), _events(app, submitted))
 
-    refused = open_assessment(launch_assessor(platform, "assessor-2"), submitted)
+    second = launch_assessor(platform, "assessor-2")
+    with nothing_changes(app):  # opening claims work: not work another assessor holds
+        refused = open_assessment(second, submitted)
 
     assert refused.status_code == 409
     assert "is being scored by another assessor (claimed until" in refused.text
@@ -121,8 +124,9 @@ def test_a_stale_save_from_an_old_tab_is_refused_and_hands_the_text_back(app, pl
     assert score(assessor, new_tab, {CRITERION: "demonstrated"}, {CRITERION: "Newer text."},
                  action="save").status_code == 200
 
-    stale = score(assessor, old_tab, {CRITERION: "developing"}, {CRITERION: "Text typed in the old tab."},
-                  action="save")
+    with nothing_changes(app):
+        stale = score(assessor, old_tab, {CRITERION: "developing"}, {CRITERION: "Text typed in the old tab."},
+                      action="save")
 
     assert stale.status_code == 409
     assert "changed in another tab or window" in stale.text
@@ -137,8 +141,10 @@ def test_completing_with_a_level_missing_is_refused_naming_the_criterion(app, pl
     assessor = launch_assessor(platform)
     levels = all_levels(app, "demonstrated")
     del levels[CRITERION]
+    page = open_assessment(assessor, submitted)
 
-    refused = score(assessor, open_assessment(assessor, submitted), levels)
+    with nothing_changes(app):
+        refused = score(assessor, page, levels)
 
     assert refused.status_code == 400
     assert f"Choose a level for “{TITLE}”." in refused.text
@@ -148,9 +154,10 @@ def test_completing_with_a_level_missing_is_refused_naming_the_criterion(app, pl
 def test_completing_below_the_required_level_without_feedback_is_refused_naming_the_criterion(app, platform,
                                                                                                 submitted):
     assessor = launch_assessor(platform)
+    page = open_assessment(assessor, submitted)
 
-    refused = score(assessor, open_assessment(assessor, submitted),
-                    all_levels(app, "demonstrated", **{CRITERION: "developing"}))
+    with nothing_changes(app):
+        refused = score(assessor, page, all_levels(app, "demonstrated", **{CRITERION: "developing"}))
 
     assert refused.status_code == 400
     assert f"Write feedback for “{TITLE}”: it is below the required level." in refused.text
@@ -161,8 +168,9 @@ def test_an_unknown_level_is_refused(app, platform, submitted):
     assessor = launch_assessor(platform)
     page = open_assessment(assessor, submitted)
 
-    refused = score(assessor, page, all_levels(app, "demonstrated", **{CRITERION: "outstanding"}),
-                    {CRITERION: "Keep this text."})
+    with nothing_changes(app):
+        refused = score(assessor, page, all_levels(app, "demonstrated", **{CRITERION: "outstanding"}),
+                        {CRITERION: "Keep this text."})
 
     assert refused.status_code == 400
     assert f"“outstanding” is not a level of this rubric (criterion “{TITLE}”)." in refused.text
@@ -176,7 +184,8 @@ def test_a_release_before_the_decision_is_refused(app, platform, submitted):
     assessor = launch_assessor(platform)
     open_assessment(assessor, submitted)
 
-    refused = release(assessor, submitted)
+    with nothing_changes(app):
+        refused = release(assessor, submitted)
 
     assert refused.status_code == 409
     assert "cannot be released. It is “In marking” now." in refused.text
@@ -188,7 +197,8 @@ def test_a_double_release_is_refused_and_the_lms_receives_one_completed_score(ap
     score(assessor, open_assessment(assessor, submitted), all_levels(app, "demonstrated"))
     assert release(assessor, submitted, follow=False).status_code == 303
 
-    again = release(assessor, submitted)
+    with nothing_changes(app):  # the outbox too: no second score queued
+        again = release(assessor, submitted)
 
     assert again.status_code == 409
     assert "It is “Released” now." in again.text
@@ -239,8 +249,9 @@ def test_a_release_during_a_save_refuses_the_save_and_hands_the_text_back(app, p
     score(assessor, open_assessment(assessor, submitted), all_levels(app, "demonstrated"))
     release(launch_assessor(platform, "assessor-2"), submitted)
 
-    late = score(assessor, open_tab, {CRITERION: "developing"}, {CRITERION: "Typed while it was released."},
-                 action="save")
+    with nothing_changes(app):
+        late = score(assessor, open_tab, {CRITERION: "developing"}, {CRITERION: "Typed while it was released."},
+                     action="save")
 
     assert late.status_code == 409
     assert "Released" in late.text
@@ -290,8 +301,9 @@ def test_reassigning_to_someone_not_allowed_to_assess_is_refused(app, platform, 
     world.launch(who)  # known to the tool, with a membership in the course, but no assessor duty
     admin = world.launch("admin")
 
-    refused = admin.browser.post(f"{admin.tool}/assessment/{submitted}/reassign",
-                                 data={"ltik": admin.ltik, "assessor_id": str(world.user_id(who))})
+    with nothing_changes(app):
+        refused = admin.browser.post(f"{admin.tool}/assessment/{submitted}/reassign",
+                                     data={"ltik": admin.ltik, "assessor_id": str(world.user_id(who))})
 
     assert refused.status_code == 400
     assert "Choose one of the listed assessors." in refused.text
@@ -307,9 +319,10 @@ def test_a_scoring_id_of_another_assessment_is_not_found(app, platform):
     other_page = open_assessment(assessor, other_id)
     other = form_fields(other_page, "scoring-form")
 
-    refused = assessor.browser.post(f"{assessor.tool}/assessment/{first_id}", data={
-        "ltik": assessor.ltik, "action": "save", "scoring_id": other["scoring_id"], "version": other["version"],
-        f"feedback-{CRITERION}": "Aimed at the wrong submission."})
+    with nothing_changes(app):
+        refused = assessor.browser.post(f"{assessor.tool}/assessment/{first_id}", data={
+            "ltik": assessor.ltik, "action": "save", "scoring_id": other["scoring_id"], "version": other["version"],
+            f"feedback-{CRITERION}": "Aimed at the wrong submission."})
 
     assert refused.status_code == 404
     assert "That scoring was not found." in refused.text

@@ -16,6 +16,7 @@ from tests.assessment_road import (
     set_microcredential,
     submit_work,
 )
+from tests.nothing_changed import nothing_changes
 from tests.platform.browser import PlatformBrowser
 
 pytestmark = pytest.mark.usefixtures("running_term")
@@ -42,7 +43,8 @@ def test_a_refused_assessor_never_sees_the_first_independent_scoring(app, platfo
     assert open_assessment(second, assessment_id).status_code == 200  # holds the second slot now
 
     third = launch_assessor(platform, "assessor-3")
-    refused = open_assessment(third, assessment_id)
+    with nothing_changes(app):
+        refused = open_assessment(third, assessment_id)
     assert refused.status_code == 409
     assert FIRST_FEEDBACK not in refused.text
     assert "checked" not in refused.text
@@ -91,8 +93,9 @@ def test_a_tab_left_behind_after_a_reassignment_gets_its_feedback_back(app, plat
                        data={"ltik": landing.ltik, "assessor_id": second_id})
     assert moved.status_code == 200
 
-    refused = score(first, old_tab, {"accurate_self_assessment": "developing"},
-                    {"accurate_self_assessment": "Text typed in the old tab."}, action="save")
+    with nothing_changes(app):
+        refused = score(first, old_tab, {"accurate_self_assessment": "developing"},
+                        {"accurate_self_assessment": "Text typed in the old tab."}, action="save")
     assert refused.status_code == 409
     assert "Text typed in the old tab." in refused.text
     assert form_fields(refused, "scoring-form") is not None

@@ -13,6 +13,7 @@ from tests.assessment_road import (
     score,
     submit_work,
 )
+from tests.nothing_changed import nothing_changes
 
 pytestmark = pytest.mark.usefixtures("running_term")
 
@@ -61,7 +62,8 @@ def test_a_not_yet_scores_below_any_earned_and_needs_feedback_below_the_required
     page = open_assessment(assessor, assessment_id)
     levels = all_levels(app, "demonstrated", accurate_self_assessment="developing")
 
-    refused = score(assessor, page, levels)
+    with nothing_changes(app):
+        refused = score(assessor, page, levels)
     assert refused.status_code == 400
     assert "Write feedback for “Accurate self-assessment”" in refused.text
 

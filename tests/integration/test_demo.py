@@ -11,7 +11,7 @@ import jwt
 import pytest
 import requests
 
-from config.settings import normalise_database_url
+from config.settings import PROJECT_ROOT, normalise_database_url
 from lti_tool import create_app
 from lti_tool.extensions import db
 from tests import conftest
@@ -336,3 +336,123 @@ def test_production_has_no_demo(tmp_path_factory):
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+# -- the reset form is protected as every form is ---------------------------------------------------------------
+def _course_file(demo) -> str:
+    import os
+
+    return os.path.join(demo.app.instance_path, "demo_course.json")
+
+
+def _form_token(page: str) -> str:
+    return _attr(page, r'name="form_token" value="([^"]+)"')
+
+
+@pytest.mark.parametrize(
+    ("headers", "token"),
+    [
+        pytest.param({"Sec-Fetch-Site": "cross-site"}, "from the page", id="another-site-with-the-pages-token"),
+        pytest.param({"Origin": "https://attacker.example"}, "from the page", id="another-origin-with-the-token"),
+        pytest.param({}, None, id="no-token"),
+        pytest.param({}, "forged", id="forged-token"),
+        pytest.param({"Sec-Fetch-Site": "same-origin"}, None, id="same-origin-without-token"),
+    ],
+)
+def test_a_reset_without_the_forms_protection_is_refused_and_resets_nothing(demo, headers, token):
+    from pathlib import Path
+
+    from tests.nothing_changed import nothing_changes
+
+    page = requests.get(demo.url + "/demo", timeout=10)
+    course_before = Path(_course_file(demo)).read_text()
+    data = {} if token is None else {"form_token": _form_token(page.text) if token == "from the page" else token}
+    with nothing_changes(demo.app):
+        refused = requests.post(demo.url + "/demo/reset", data=data, headers=headers, allow_redirects=False,
+                                timeout=10)
+    assert refused.status_code == 403
+    assert "nothing was changed" in refused.text
+    assert Path(_course_file(demo)).read_text() == course_before
+
+
+def test_the_course_pages_reset_form_resets(demo):
+    import os
+
+    page = requests.get(demo.url + "/demo", timeout=10)
+    assert os.path.exists(_course_file(demo))
+    reset = requests.post(demo.url + "/demo/reset", data={"form_token": _form_token(page.text)},
+                          headers={"Sec-Fetch-Site": "same-origin"}, allow_redirects=False, timeout=10)
+    assert reset.status_code == 303
+    assert not os.path.exists(_course_file(demo))
+    assert requests.get(demo.url + "/demo", timeout=10).status_code == 200  # the seed comes back
+    assert os.path.exists(_course_file(demo))
+
+
+# -- the demo registers at the origin it serves ---------------------------------------------------------------
+def test_make_run_registers_the_demo_at_the_port_it_serves():
+    """`PORT=5200 make run` sets up the demo at the origin `flask run` serves, not at the default port."""
+    import subprocess
+
+    def demo_setup(*variables: str) -> str:
+        dry_run = subprocess.run(["make", "-n", "-s", "setup", *variables], capture_output=True, text=True,
+                                 check=True, cwd=str(PROJECT_ROOT))
+        return next(line for line in dry_run.stdout.splitlines() if " demo setup" in line)
+
+    assert demo_setup("PORT=5200").endswith("demo setup --base-url http://127.0.0.1:5200")
+    assert demo_setup().endswith("demo setup --base-url http://127.0.0.1:5000")
+    assert demo_setup("HOST=0.0.0.0", "PORT=8080").endswith("--base-url http://127.0.0.1:8080")
+    assert demo_setup("BASE_URL=https://mcb.example.edu").endswith("--base-url https://mcb.example.edu")
+
+
+@pytest.fixture
+def demo_without_base_url(tmp_path_factory):
+    """A demo served on a port of its own with BASE_URL unset, the catalog loaded but the demo not set up yet."""
+    app = create_app("testing", {**_overrides(tmp_path_factory), "DEMO_ENABLED": True})
+    conftest.prepare_database(app)
+    with app.app_context():
+        from lti_tool.core.keys import key_store
+
+        key_store().ensure()
+    assert not app.config.get("BASE_URL")
+    server = conftest.LiveServer(app).start()
+    result = app.test_cli_runner().invoke(args=["catalog", "load"])
+    assert result.exit_code == 0, result.output
+    yield SimpleNamespace(app=app, url=server.url)
+    server.stop()
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _demo_registrations(app) -> list[tuple]:
+    from lti_tool.lti.models import Deployment, Registration
+
+    with app.app_context():
+        rows = db.session.execute(
+            db.select(Registration.issuer, Registration.auth_login_url, Registration.auth_token_url,
+                      Registration.key_set_url, Deployment.deployment_id)
+            .join(Deployment, Deployment.registration_id == Registration.id)
+            .where(Registration.client_id == "demo-client")
+        ).all()
+        db.session.remove()
+    return [tuple(row) for row in rows]
+
+
+def test_the_demo_is_registered_once_at_the_origin_it_serves(demo_without_base_url):
+    demo = demo_without_base_url
+    assert not demo.url.endswith(":5000")
+    result = demo.app.test_cli_runner().invoke(args=["demo", "setup", "--base-url", demo.url])  # as `make run` does
+    assert result.exit_code == 0, result.output
+    expected = [(demo.url + "/demo", demo.url + "/demo/auth", demo.url + "/demo/token", demo.url + "/demo/jwks",
+                 "demo-deployment")]
+    assert _demo_registrations(demo.app) == expected
+
+    for _ in range(2):  # the newcomer opens the demo, and opens it again
+        course = requests.get(demo.url + "/demo", timeout=10)
+        assert course.status_code == 200
+        assert f"<code>{demo.url}/demo</code>" in course.text
+    assert _demo_registrations(demo.app) == expected
+
+    _, claims = launch(Browser(), demo.url, _launch_links(course.text, "educator")[0])
+    assert claims["iss"] == demo.url + "/demo"
+    assert _demo_registrations(demo.app) == expected

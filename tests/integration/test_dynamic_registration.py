@@ -12,6 +12,7 @@ from lti_tool.core.models import utcnow
 from lti_tool.extensions import db
 from lti_tool.lti.models import Deployment, Registration, RegistrationInvite
 from lti_tool.lti.registration import create_invite
+from tests.nothing_changed import nothing_changes
 from tests.platform.dynamic_registration import RegistrationPlatform, create_app
 
 AGS_AND_NRPS = {
@@ -118,7 +119,8 @@ def test_only_scopes_the_platform_supports_are_requested(app, live_tool, lms):
 def test_issuer_from_another_origin_is_refused_and_nothing_stored(app, live_tool, lms):
     lms.platform.issuer_override = "https://lms.example.edu"
 
-    response = _register(lms, live_tool)
+    with nothing_changes(app):
+        response = _register(lms, live_tool)
 
     assert response.status_code == 400
     assert "https://lms.example.edu" in response.text
@@ -130,7 +132,8 @@ def test_issuer_from_another_origin_is_refused_and_nothing_stored(app, live_tool
 def test_configuration_without_required_fields_is_refused(app, live_tool, lms):
     lms.platform.configuration_overrides = {"registration_endpoint": None, PLATFORM_CONFIGURATION_KEY: None}
 
-    response = _register(lms, live_tool)
+    with nothing_changes(app):
+        response = _register(lms, live_tool)
 
     assert response.status_code == 400
     assert "registration_endpoint" in response.text
@@ -139,7 +142,8 @@ def test_configuration_without_required_fields_is_refused(app, live_tool, lms):
 
 
 def test_missing_openid_configuration_is_a_400(app, live_tool):
-    response = requests.get(live_tool.url + "/lti/register", timeout=10)
+    with nothing_changes(app):
+        response = requests.get(live_tool.url + "/lti/register", timeout=10)
 
     assert response.status_code == 400
     assert "openid_configuration" in response.text
@@ -149,7 +153,8 @@ def test_missing_openid_configuration_is_a_400(app, live_tool):
 def test_platform_refusing_the_registration_shows_why_and_stores_nothing(app, live_tool, lms):
     lms.platform.refuse_with = (400, {"error": "invalid_client_metadata", "error_description": "tool blocked here"})
 
-    response = _register(lms, live_tool)
+    with nothing_changes(app):
+        response = _register(lms, live_tool)
 
     assert response.status_code == 400
     assert "refused the registration" in response.text
@@ -161,7 +166,8 @@ def test_registration_token_reused_is_refused_by_the_platform(app, live_tool, lm
     token = lms.platform.issue_token()
     assert _register(lms, live_tool, token).status_code == 200
 
-    again = _register(lms, live_tool, token)
+    with nothing_changes(app):
+        again = _register(lms, live_tool, token)
 
     assert again.status_code == 400
     assert "already used" in again.text
@@ -184,7 +190,8 @@ def test_registering_again_adds_a_second_client_for_the_same_issuer(app, live_to
 
 @pytest.mark.usefixtures("closed_registration")
 def test_closed_registration_without_invite_is_forbidden(app, live_tool, lms):
-    response = _register(lms, live_tool)
+    with nothing_changes(app):
+        response = _register(lms, live_tool)
 
     assert response.status_code == 403
     assert "platforms invite" in response.text
@@ -204,7 +211,8 @@ def test_invite_works_once(app, live_tool, lms):
     token = _invite(app)
 
     first = _register(lms, live_tool, extra=f"?invite={token}")
-    second = _register(lms, live_tool, extra=f"?invite={token}")
+    with nothing_changes(app):
+        second = _register(lms, live_tool, extra=f"?invite={token}")
 
     assert first.status_code == 200, first.text
     assert second.status_code == 403
@@ -223,7 +231,8 @@ def test_invite_works_once(app, live_tool, lms):
 def test_invite_survives_a_failed_registration(app, live_tool, lms):
     token = _invite(app)
     lms.platform.refuse_with = (400, {"error": "invalid_client_metadata"})
-    assert _register(lms, live_tool, extra=f"?invite={token}").status_code == 400
+    with nothing_changes(app):
+        assert _register(lms, live_tool, extra=f"?invite={token}").status_code == 400
 
     lms.platform.refuse_with = None
     assert _register(lms, live_tool, extra=f"?invite={token}").status_code == 200
@@ -237,7 +246,8 @@ def test_expired_invite_is_refused(app, live_tool, lms):
         invite.expires_at = utcnow() - timedelta(minutes=1)
         db.session.commit()
 
-    response = _register(lms, live_tool, extra=f"?invite={token}")
+    with nothing_changes(app):
+        response = _register(lms, live_tool, extra=f"?invite={token}")
 
     assert response.status_code == 403
     assert lms.platform.registrations == []
@@ -246,7 +256,8 @@ def test_expired_invite_is_refused(app, live_tool, lms):
 
 @pytest.mark.usefixtures("closed_registration")
 def test_unknown_invite_is_refused(app, live_tool, lms):
-    response = _register(lms, live_tool, extra="?invite=not-a-real-invite")
+    with nothing_changes(app):
+        response = _register(lms, live_tool, extra="?invite=not-a-real-invite")
 
     assert response.status_code == 403
     assert _stored(app) == ([], [])

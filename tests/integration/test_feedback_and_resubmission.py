@@ -22,6 +22,7 @@ from tests.assessment_road import (
     set_microcredential,
     submit_work,
 )
+from tests.nothing_changed import nothing_changes
 from tests.platform.browser import PlatformBrowser, forms_in
 from tests.platform.platform import PEOPLE
 
@@ -232,7 +233,8 @@ def test_a_double_click_on_start_resubmission_opens_one_attempt_and_answers_409(
     page = _page(submitted.browser, submitted.page)
     first = _resubmit(submitted.browser, page, follow=False)
     assert first.status_code == 303
-    second = _resubmit(submitted.browser, page)  # the same form again: a double click, or a second tab
+    with nothing_changes(app):
+        second = _resubmit(submitted.browser, page)  # the same form again: a double click, or a second tab
     assert second.status_code == 409
     assert "already started" in _text(second)
     assert [a[0] for a in _attempts(app)] == [1, 2]
@@ -271,9 +273,10 @@ def test_no_resubmission_once_every_attempt_is_used(app, platform):
     assert html.unescape(refusal) == "You have used all 1 attempts for this micro-credential."
     assert 'id="resubmit-form"' not in page.text
 
-    forced = submitted.browser.post(origin_of(page) + "/submission/resubmit",
-                                    data={"ltik": submitted.ltik, "attempt_id": submitted.attempt_id,
-                                          "action": "resubmit"})
+    with nothing_changes(app):
+        forced = submitted.browser.post(origin_of(page) + "/submission/resubmit",
+                                        data={"ltik": submitted.ltik, "attempt_id": submitted.attempt_id,
+                                              "action": "resubmit"})
     assert forced.status_code == 409
     assert "used all 1 attempts" in _text(forced)
     assert len(_attempts(app)) == 1
@@ -299,7 +302,8 @@ def test_no_resubmission_after_the_final_deadline(app, platform):
     assert "has passed" in re.search(r'id="resubmission-refusal">([^<]+)<', late.text).group(1)
     assert 'id="resubmit-form"' not in late.text
     assert NOT_YET_FEEDBACK["reflection_on_growth"] in _text(late)  # the feedback stays readable
-    refused = _resubmit(submitted.browser, page)  # the form from before the deadline
+    with nothing_changes(app):
+        refused = _resubmit(submitted.browser, page)  # the form from before the deadline
     assert refused.status_code == 409
     assert "deadline" in _text(refused)
     assert len(_attempts(app)) == 1
@@ -312,9 +316,10 @@ def test_under_the_manual_rule_the_educator_waits_for_the_instructor(app, platfo
     page = _page(submitted.browser, submitted.page)
     refusal = html.unescape(re.search(r'id="resubmission-refusal">([^<]+)<', page.text).group(1))
     assert refusal == "A resubmission opens when your instructor or assessor reopens it."
-    forced = submitted.browser.post(origin_of(page) + "/submission/resubmit",
-                                    data={"ltik": submitted.ltik, "attempt_id": submitted.attempt_id,
-                                          "action": "resubmit"})
+    with nothing_changes(app):
+        forced = submitted.browser.post(origin_of(page) + "/submission/resubmit",
+                                        data={"ltik": submitted.ltik, "attempt_id": submitted.attempt_id,
+                                              "action": "resubmit"})
     assert forced.status_code == 409 and len(_attempts(app)) == 1
 
     from lti_tool.gradebook.worker import run_once

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.integration.test_uploads import MP4, PDF, Educator, artifacts, launch_educator, launch_other, raw_upload
+from tests.nothing_changed import nothing_changes
 from tests.platform.browser import PlatformBrowser
 
 pytestmark = pytest.mark.usefixtures("running_term")
@@ -68,7 +69,8 @@ def test_a_file_link_names_one_file_and_no_launch_reference(app, browser, live_t
     got = copied.get(live_tool.url + url)
     assert got.status_code == 200 and got.content == PDF
     # it is no launch reference: no page opens with it
-    assert copied.get(live_tool.url + "/submission/", params={"ltik": _token(url)}).status_code == 403
+    with nothing_changes(app):
+        assert copied.get(live_tool.url + "/submission/", params={"ltik": _token(url)}).status_code == 403
 
 
 def test_a_copied_file_link_is_refused_after_its_lifetime(app, browser, live_tool, educator, short_file_links):
@@ -131,14 +133,15 @@ def test_a_file_link_is_read_only(app, browser, live_tool, educator):
     uploaded = _uploaded(browser, live_tool.url, educator)
     url = live_tool.url + uploaded["download_url"]
     token = _token(uploaded["download_url"])
-    for method in ("POST", "PUT", "PATCH", "DELETE"):
-        assert browser.request(method, url, data=b"x").status_code == 405, method
-    # its token is no launch reference for a change either: not in the body, not in the header
-    remove = f"{live_tool.url}/artifacts/{uploaded['id']}/remove"
-    assert browser.post(remove, data={"ltik": token}).status_code == 403
-    assert browser.post(remove, headers={"X-Launch-Token": token, "Accept": "application/json"}).status_code == 403
-    replaced = raw_upload(browser, live_tool.url, Educator(ltik=token, attempt_id=educator.attempt_id, user_id=0),
-                          "other.pdf", PDF, title="Planted")
+    with nothing_changes(app):
+        for method in ("POST", "PUT", "PATCH", "DELETE"):
+            assert browser.request(method, url, data=b"x").status_code == 405, method
+        # its token is no launch reference for a change either: not in the body, not in the header
+        remove = f"{live_tool.url}/artifacts/{uploaded['id']}/remove"
+        assert browser.post(remove, data={"ltik": token}).status_code == 403
+        assert browser.post(remove, headers={"X-Launch-Token": token, "Accept": "application/json"}).status_code == 403
+        replaced = raw_upload(browser, live_tool.url, Educator(ltik=token, attempt_id=educator.attempt_id, user_id=0),
+                              "other.pdf", PDF, title="Planted")
     assert replaced.status_code == 403
     assert [a.file_name for a in artifacts(app, educator.attempt_id)] == ["lesson-plan.pdf"]
     assert browser.request("HEAD", url).status_code == 200  # reading it still works

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from lti_tool.lti.models import origin_of
+from tests.nothing_changed import nothing_changes
 from tests.platform.browser import PlatformBrowser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,16 +72,19 @@ def test_the_login_page_and_a_refused_launch_may_be_framed_by_the_platform_named
     assert _ancestors(page) == {"'self'", origin_a}
 
     login, _ = platform.next_launch()
-    refused_login = browser.start_login({**login, "target_link_uri": "https://elsewhere.example/x"})
+    with nothing_changes(app):
+        refused_login = browser.start_login({**login, "target_link_uri": "https://elsewhere.example/x"})
     assert refused_login.status_code == 400 and _ancestors(refused_login) == {"'self'", origin_a}
 
     login, _ = platform.next_launch(claims={"aud": "someone-else"})
     id_token, state = browser.authorize(browser.start_login(login))
-    refused = browser.post_launch(id_token, state, follow=False)
+    with nothing_changes(app):
+        refused = browser.post_launch(id_token, state, follow=False)
     assert refused.status_code in (400, 401, 403) and _ancestors(refused) == {"'self'", origin_a}
 
     # An id_token that names no registered platform: the tool alone.
-    garbage = browser.post_launch("not-a-token", "x", follow=False)
+    with nothing_changes(app):
+        garbage = browser.post_launch("not-a-token", "x", follow=False)
     assert garbage.status_code >= 400 and _ancestors(garbage) == {"'self'"}
 
 
@@ -90,20 +94,23 @@ def test_a_genuine_reference_refused_shows_its_message_inside_its_own_platform(a
     origin_a = origin_of(platform.issuer)
     launched = PlatformBrowser(platform).launch()
     assert launched.status_code == 200 and launched.ltik
-    copied = PlatformBrowser(platform).get(launched.url)  # the same URL in another browser
+    with nothing_changes(app):
+        copied = PlatformBrowser(platform).get(launched.url)  # the same URL in another browser
     assert copied.status_code == 403 and "another browser" in copied.text
     assert _ancestors(copied) == {"'self'", origin_a}
 
     saved = app.config["LTI_SESSION_MAX_AGE"]
     app.config["LTI_SESSION_MAX_AGE"] = -1
     try:
-        ended = PlatformBrowser(platform).get(launched.url)
+        with nothing_changes(app):
+            ended = PlatformBrowser(platform).get(launched.url)
     finally:
         app.config["LTI_SESSION_MAX_AGE"] = saved
     assert ended.status_code == 401 and "session with the tool has ended" in ended.text
     assert _ancestors(ended) == {"'self'", origin_a}
 
-    forged = PlatformBrowser(platform).get(launched.url.replace(launched.ltik, launched.ltik[:-4] + "AAAA"))
+    with nothing_changes(app):
+        forged = PlatformBrowser(platform).get(launched.url.replace(launched.ltik, launched.ltik[:-4] + "AAAA"))
     assert forged.status_code == 403 and _ancestors(forged) == {"'self'"}  # no genuine launch: nobody's frame
 
 

@@ -17,6 +17,7 @@ import jwt
 import pytest
 import requests
 
+from tests.nothing_changed import nothing_changes
 from tests.platform.browser import PlatformBrowser, forms_in, frame_src
 from tests.platform.platform import LTI, PlatformKey
 
@@ -44,22 +45,15 @@ def _page(html: str) -> _Links:
     return parser
 
 
-def _nothing_stored(app) -> None:
-    from lti_tool.extensions import db
-    from lti_tool.lti.models import Context, LtiUser, ResourceLink
-
-    with app.app_context():
-        for model in (LtiUser, Context, ResourceLink):
-            count = db.session.scalar(db.select(db.func.count()).select_from(model))
-            assert count == 0, f"the fallback stored a {model.__name__}"
-
-
-def _launch_without_its_cookie(browser: PlatformBrowser, **plan):
-    """A launch whose partitioned state cookie the browser dropped inside the LMS frame (and no platform storage)."""
+def _launch_without_its_cookie(app, browser: PlatformBrowser, **plan):
+    """A launch whose partitioned state cookie the browser dropped inside the LMS frame (and no platform storage):
+    refused, and nothing recorded until the launch comes back with its cookie."""
     login, _ = browser.platform.next_launch(**plan)
     id_token, state = browser.authorize(browser.start_login(login))
     browser.session.cookies.clear()
-    return login, id_token, browser.post_launch(id_token, state, follow=False)
+    with nothing_changes(app):
+        response = browser.post_launch(id_token, state, follow=False)
+    return login, id_token, response
 
 
 def _return_url(id_token: str) -> str:
@@ -98,7 +92,7 @@ def test_the_return_url_leads_to_an_activity_page_that_launches_again_with_a_fre
 
 # -- the fallback page --------------------------------------------------------------------------------------
 def test_the_fallback_page_never_replays_the_login(app, browser, platform):
-    login, id_token, response = _launch_without_its_cookie(browser)
+    login, id_token, response = _launch_without_its_cookie(app, browser)
 
     assert response.status_code == 401
     page = _page(response.text)
@@ -106,11 +100,10 @@ def test_the_fallback_page_never_replays_the_login(app, browser, platform):
         assert login["lti_message_hint"] not in link["href"]
         assert urlsplit(link["href"]).path != urlsplit(platform.tool_login_url).path
     assert login["lti_message_hint"] not in response.text
-    _nothing_stored(app)
 
 
-def test_the_fallback_link_opens_the_lms_page_of_the_launch_in_a_new_window(browser, platform):
-    _, id_token, response = _launch_without_its_cookie(browser)
+def test_the_fallback_link_opens_the_lms_page_of_the_launch_in_a_new_window(app, browser, platform):
+    _, id_token, response = _launch_without_its_cookie(app, browser)
 
     link = _course_link(_page(response.text))
     assert link is not None, response.text
@@ -120,8 +113,8 @@ def test_the_fallback_link_opens_the_lms_page_of_the_launch_in_a_new_window(brow
     assert "Open your course in a new window" in response.text
 
 
-def test_following_the_fallback_link_ends_in_the_tool_after_a_fresh_launch(browser, platform):
-    login, _, response = _launch_without_its_cookie(browser)
+def test_following_the_fallback_link_ends_in_the_tool_after_a_fresh_launch(app, browser, platform):
+    login, _, response = _launch_without_its_cookie(app, browser)
     link = _course_link(_page(response.text))
 
     # A first-party window: the LMS page launches the tool again, its cookie now kept.
@@ -133,8 +126,8 @@ def test_following_the_fallback_link_ends_in_the_tool_after_a_fresh_launch(brows
     assert len(platform.used_hints) == 2 and login["lti_message_hint"] in platform.used_hints
 
 
-def test_the_fallback_offers_storage_access_before_the_new_window(browser, platform, live_tool):
-    _, id_token, response = _launch_without_its_cookie(browser)
+def test_the_fallback_offers_storage_access_before_the_new_window(app, browser, platform, live_tool):
+    _, id_token, response = _launch_without_its_cookie(app, browser)
     page = _page(response.text)
 
     offer = page.elements["storage-access"]
@@ -168,15 +161,15 @@ def _no_link(response) -> None:
     assert "open the activity again" in response.text
 
 
-def test_a_return_url_on_another_origin_gets_no_link(browser, platform):
+def test_a_return_url_on_another_origin_gets_no_link(app, browser, platform):
     _, _, response = _launch_without_its_cookie(
-        browser, claims={LTI + "launch_presentation": {"return_url": "https://evil.example/phish"}})
+        app, browser, claims={LTI + "launch_presentation": {"return_url": "https://evil.example/phish"}})
     _no_link(response)
     assert "evil.example" not in response.text
 
 
-def test_without_a_return_url_the_page_says_to_open_the_activity_from_the_course(browser, platform):
-    _, _, response = _launch_without_its_cookie(browser, remove_claims=(LTI + "launch_presentation",))
+def test_without_a_return_url_the_page_says_to_open_the_activity_from_the_course(app, browser, platform):
+    _, _, response = _launch_without_its_cookie(app, browser, remove_claims=(LTI + "launch_presentation",))
     _no_link(response)
 
 
@@ -188,22 +181,23 @@ def _with_return_url(id_token: str, url: str) -> str:
     return f"{header}.{forged}.{signature}"
 
 
-def test_a_forged_token_gets_no_link_even_to_the_lms_origin(browser, platform):
+def test_a_forged_token_gets_no_link_even_to_the_lms_origin(app, browser, platform):
     """Anyone can post a token here: a path on the LMS's own origin (where users upload files) needs a signature."""
     login, _ = platform.next_launch()
     id_token, state = browser.authorize(browser.start_login(login))
     browser.session.cookies.clear()
     phishing = platform.base_url + "/pluginfile.php/uploaded-by-a-student.html"
-    response = browser.post_launch(_with_return_url(id_token, phishing), state, follow=False)
+    with nothing_changes(app):
+        response = browser.post_launch(_with_return_url(id_token, phishing), state, follow=False)
     _no_link(response)
     assert "pluginfile" not in response.text
 
 
 @pytest.mark.parametrize("plan", [{"signing_key": "unpublished"}, {"issued_at_offset": -900, "lifetime": 60}])
-def test_a_token_that_does_not_verify_gets_no_link(browser, platform, plan):
+def test_a_token_that_does_not_verify_gets_no_link(app, browser, platform, plan):
     if plan.get("signing_key") == "unpublished":
         plan = {"signing_key": PlatformKey.generate()}
-    _, _, response = _launch_without_its_cookie(browser, **plan)
+    _, _, response = _launch_without_its_cookie(app, browser, **plan)
     _no_link(response)
 
 
@@ -225,11 +219,12 @@ def test_the_storage_check_page_falls_back_to_the_lms_page_too(browser, platform
 
 @pytest.mark.parametrize("body", [{"aud": "x"}, {"iss": 7, "aud": "x"}, {"iss": "https://lms.example"}, {}],
                          ids=["no-iss", "iss-not-text", "no-aud", "empty"])
-def test_a_token_without_the_claims_to_check_it_gets_a_clear_refusal_not_an_error(live_tool, body):
+def test_a_token_without_the_claims_to_check_it_gets_a_clear_refusal_not_an_error(app, live_tool, body):
     """Anyone may post anything with a state the tool never saw: the answer is the fallback page, never a 500."""
     header = base64.urlsafe_b64encode(json.dumps({"alg": "RS256", "kid": "k"}).encode()).rstrip(b"=").decode()
     payload = base64.urlsafe_b64encode(json.dumps(body).encode()).rstrip(b"=").decode()
-    response = requests.post(live_tool.url + "/lti/launch", data={"id_token": f"{header}.{payload}.c2ln",
-                                                                   "state": "state-never-issued"}, timeout=10)
+    with nothing_changes(app):
+        response = requests.post(live_tool.url + "/lti/launch", data={"id_token": f"{header}.{payload}.c2ln",
+                                                                       "state": "state-never-issued"}, timeout=10)
     assert response.status_code == 401, response.text[:300]
     _no_link(response)

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
+from tests.nothing_changed import nothing_changes
 from tests.platform.browser import PlatformBrowser, forms_in
 
 pytestmark = pytest.mark.usefixtures("running_term")
@@ -82,10 +83,11 @@ def test_a_launch_in_a_browser_with_cookies_sets_a_partitioned_browser_cookie(br
     assert 'name="lti-session"' not in page.text  # a bound page needs no renewal, so it carries no session token
 
 
-def test_a_page_url_replayed_from_another_client_is_refused_at_once(browser, platform):
+def test_a_page_url_replayed_from_another_client_is_refused_at_once(app, browser, platform):
     page = _page(browser)
     for stranger in (requests.Session(), PlatformBrowser(platform).session):
-        replayed = stranger.get(page.url, timeout=10)
+        with nothing_changes(app):
+            replayed = stranger.get(page.url, timeout=10)
         assert replayed.status_code == 403
         assert "another browser" in replayed.text
         assert "Self-Assessment" not in replayed.text
@@ -127,7 +129,8 @@ def test_a_cross_origin_post_with_a_valid_reference_changes_nothing(app, browser
     page = _page(browser)
     attempt_id = _fields(page)["attempt_id"]
     before = _overview(app, attempt_id)
-    refused = _save(browser, page, headers=headers, overview="Written by another site")
+    with nothing_changes(app):
+        refused = _save(browser, page, headers=headers, overview="Written by another site")
     assert refused.status_code in (401, 403), refused.text[:300]
     assert "own page" in html.unescape(refused.text)
     assert _overview(app, attempt_id) == before
@@ -149,8 +152,9 @@ def test_a_reference_in_the_query_string_of_a_post_is_ignored(app, browser):
     fields = _fields(page)
     body = {k: v for k, v in fields.items() if k != "ltik"}
     url = browser.platform.tool_origin + "/submission/?" + urlencode({"ltik": fields["ltik"]})
-    refused = browser.post(url, data={**body, "action": "save", "overview": "From the query string"},
-                           allow_redirects=False)
+    with nothing_changes(app):
+        refused = browser.post(url, data={**body, "action": "save", "overview": "From the query string"},
+                               allow_redirects=False)
     assert refused.status_code in (401, 403)
     assert _overview(app, fields["attempt_id"]) != "From the query string"
 
@@ -175,7 +179,8 @@ def test_an_unbound_reference_dies_after_its_lifetime_and_the_page_renews_it(app
     time.sleep(3.1)
 
     for client in (browser.session, requests.Session()):
-        expired = client.get(page.url, timeout=10)
+        with nothing_changes(app):
+            expired = client.get(page.url, timeout=10)
         assert expired.status_code == 401
         assert "expired" in expired.text and "anything you saved is kept" in expired.text
 
@@ -189,19 +194,21 @@ def test_an_unbound_reference_dies_after_its_lifetime_and_the_page_renews_it(app
 
 
 @pytest.mark.parametrize("headers", [CROSS_SITE, {"Origin": "https://evil.example"}], ids=["cross-site", "origin"])
-def test_the_session_cannot_be_renewed_from_another_site(browser, platform, headers):
+def test_the_session_cannot_be_renewed_from_another_site(app, browser, platform, headers):
     page = _storage_page(browser)
     session_token, renew_path = SESSION_META.search(page.text).groups()
-    refused = browser.post(platform.tool_origin + renew_path,
-                           headers={"X-Launch-Session": session_token, "Accept": "application/json", **headers})
+    with nothing_changes(app):
+        refused = browser.post(platform.tool_origin + renew_path,
+                               headers={"X-Launch-Session": session_token, "Accept": "application/json", **headers})
     assert refused.status_code == 403
     assert "ltik" not in refused.json()
 
 
-def test_a_reference_is_no_session_token(browser, platform):
+def test_a_reference_is_no_session_token(app, browser, platform):
     page = _storage_page(browser)
-    refused = browser.post(platform.tool_origin + "/lti/session/renew",
-                           headers={"X-Launch-Session": _ltik(page.url), "Accept": "application/json"})
+    with nothing_changes(app):
+        refused = browser.post(platform.tool_origin + "/lti/session/renew",
+                               headers={"X-Launch-Session": _ltik(page.url), "Accept": "application/json"})
     assert refused.status_code == 403
     assert "ltik" not in refused.json()
 
@@ -211,8 +218,9 @@ def test_the_session_ends_with_its_lifetime_and_the_page_is_told_what_to_do(app,
     session_token, renew_path = SESSION_META.search(page.text).groups()
     monkeypatch.setitem(app.config, "LTI_SESSION_MAX_AGE", 1)
     time.sleep(2.1)
-    ended = browser.post(platform.tool_origin + renew_path,
-                         headers={"X-Launch-Session": session_token, "Accept": "application/json"})
+    with nothing_changes(app):
+        ended = browser.post(platform.tool_origin + renew_path,
+                             headers={"X-Launch-Session": session_token, "Accept": "application/json"})
     assert ended.status_code == 401
     assert "ended" in ended.json()["message"]
     assert ended.json()["hint"] == "Open the activity again from your course; anything you saved is kept."
@@ -222,6 +230,7 @@ def test_a_bound_session_ends_too(app, browser, monkeypatch):
     page = _page(browser)
     monkeypatch.setitem(app.config, "LTI_SESSION_MAX_AGE", 1)
     time.sleep(2.1)
-    ended = browser.get(page.url)
+    with nothing_changes(app):
+        ended = browser.get(page.url)
     assert ended.status_code == 401
     assert "Open the activity again from your course" in ended.text

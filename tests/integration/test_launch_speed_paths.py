@@ -17,6 +17,7 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import event
 
+from tests.nothing_changed import nothing_changes
 from tests.platform.platform import LTI
 
 SLUG = "self-assessment-growth"
@@ -66,7 +67,8 @@ def test_an_id_token_of_one_login_is_refused_with_the_state_of_another(app, brow
     login_b, _ = platform.next_launch()
     _, state_b = browser.authorize(browser.start_login(login_b))
 
-    crossed = browser.post_launch(id_token_a, state_b, follow=False)
+    with nothing_changes(app):
+        crossed = browser.post_launch(id_token_a, state_b, follow=False)
     assert crossed.status_code == 401
     assert "nonce" in crossed.text
 
@@ -78,11 +80,12 @@ def test_an_id_token_of_one_login_is_refused_with_the_state_of_another(app, brow
     assert browser.post_launch(id_token_a, state_a, follow=False).status_code == 303  # A with its own state
 
 
-def test_a_state_serves_one_launch_even_with_a_fresh_id_token_of_the_same_login(browser, platform):
+def test_a_state_serves_one_launch_even_with_a_fresh_id_token_of_the_same_login(app, browser, platform):
     login, _ = platform.next_launch()
     id_token, state = browser.authorize(browser.start_login(login))
     assert browser.post_launch(id_token, state, follow=False).status_code == 303
-    again = browser.post_launch(id_token, state, follow=False)
+    with nothing_changes(app):
+        again = browser.post_launch(id_token, state, follow=False)
     assert again.status_code == 401
 
 

@@ -546,3 +546,55 @@ def test_a_downgrade_from_one_person_per_issuer_goes_back_to_the_last_release(up
         assert "lti_used_nonce" in metadata.tables and "issuer" not in metadata.tables["lti_user"].columns
         users = _snapshot(metadata, ["lti_user"])["lti_user"]
         assert [u["id"] for u in users] == [1, 2, 3, 5, 7]
+
+
+# -- scores per placement and per platform (7d3e9a1b2c4f) ----------------------------------------------------------
+ONE_PERSON_RELEASE = "536db0ba815f"  # the release that landed with issue 9
+
+
+def test_an_upgrade_from_one_person_per_issuer_keeps_every_row_and_knows_where_people_launched(
+        upgrade_app, at_last_release):
+    with upgrade_app.app_context():
+        upgrade(revision=ONE_PERSON_RELEASE)
+        at_release = _reflected()
+        before = _snapshot(at_release, [name for name in at_release.tables if name != "alembic_version"])
+        db.engine.dispose()
+
+        result = upgrade_app.test_cli_runner().invoke(args=["db", "upgrade"])
+        assert result.exit_code == 0, result.output
+        at_head = _reflected()
+        after = _snapshot(at_head, list(before) + ["lti_resource_link_launch"])
+
+    assert sum(len(rows) for rows in before.values()) > 40  # the filled release, not an empty one
+    for name, rows in before.items():
+        assert len(after[name]) == len(rows), f"{name}: {len(rows)} rows before, {len(after[name])} after"
+        for old, new in zip(rows, after[name], strict=True):
+            assert {column: new[column] for column in old} == old, f"{name} {old['id']} changed"
+    assert all(row["progress_scores_refused_at"] is None for row in after["lti_registration"])
+
+    # Where each person launched from: every enrollment's resource link and every resource link scored for them.
+    expected = {(row["resource_link_id"], row["user_id"]) for row in after["submission_enrollment"]}
+    expected |= {(row["resource_link_id"], row["user_id"]) for row in after["gradebook_outbox_message"]}
+    launches = after["lti_resource_link_launch"]
+    assert {(row["resource_link_id"], row["user_id"]) for row in launches} == expected
+    assert len(launches) == len(expected)
+    first_enrollment = min(_as_utc(r["created_at"]) for r in after["submission_enrollment"]
+                           if (r["resource_link_id"], r["user_id"]) == (1, 1))
+    ada_first = next(r for r in launches if (r["resource_link_id"], r["user_id"]) == (1, 1))
+    assert _as_utc(ada_first["first_launch_at"]) <= first_enrollment
+
+
+def test_a_downgrade_from_scores_per_placement_keeps_declined_scores_as_never_sent(upgrade_app, at_last_release):
+    with upgrade_app.app_context():
+        upgrade()
+        db.session.execute(sa.text("UPDATE gradebook_outbox_message SET status = 'declined' WHERE id = 1"))
+        db.session.commit()
+        db.engine.dispose()
+        result = upgrade_app.test_cli_runner().invoke(args=["db", "downgrade", ONE_PERSON_RELEASE])
+        assert result.exit_code == 0, result.output
+        metadata = _reflected()
+        assert "lti_resource_link_launch" not in metadata.tables
+        assert "progress_scores_refused_at" not in metadata.tables["lti_registration"].columns
+        statuses = {row["id"]: row["status"] for row in _snapshot(metadata, ["gradebook_outbox_message"])[
+            "gradebook_outbox_message"]}
+        assert statuses[1] == "superseded"

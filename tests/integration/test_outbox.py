@@ -427,7 +427,8 @@ def test_a_failed_score_is_not_sent_after_a_newer_one_went_ahead(app_context, cl
     enqueue_score(link, person, "InProgress", "NotReady")
     enqueue_score(link, person, "Submitted", "PendingManual")
     db.session.commit()
-    lms.fail_next(SCORES, status=400, message="The gradebook is locked")
+    # 409, not 400: a 400 to a progress-only score means the LMS takes final scores only (test_outbox_refusals.py)
+    lms.fail_next(SCORES, status=409, message="The gradebook is locked")
 
     assert worker.run_once(app_context) == 1  # the first one only; it fails for good
     assert worker.run_once(app_context) == 1  # the newer one is not held back by a failed one
@@ -460,7 +461,7 @@ def test_a_retried_score_is_sent_when_no_newer_one_was(app_context, client, lms)
     enqueue_score(link, person, "InProgress", "NotReady")
     enqueue_score(link, person, "Submitted", "PendingManual")
     db.session.commit()
-    lms.fail_next(SCORES, status=400, count=2)
+    lms.fail_next(SCORES, status=409, count=2)
     drain(app_context)
     [(older, _, _), (newer, _, _)] = message_states()
     assert [s for _, s, _ in message_states()] == ["failed", "failed"]
@@ -480,7 +481,7 @@ def test_the_worker_does_not_send_a_retried_score_once_a_newer_one_was_sent(app_
     enqueue_score(link, person, "InProgress", "NotReady")
     enqueue_score(link, person, "Submitted", "PendingManual")
     db.session.commit()
-    lms.fail_next(SCORES, status=400, count=2)
+    lms.fail_next(SCORES, status=409, count=2)
     drain(app_context)
     [(older, _, _), (newer, _, _)] = message_states()
 
@@ -585,3 +586,72 @@ def test_a_batch_goes_out_side_by_side_yet_each_person_in_order_and_once(app_con
         assert len(lms.scores_for()) == 72
     finally:
         app_context.config["OUTBOX_SEND_THREADS"] = 1
+
+
+def test_declining_waiting_progress_scores_leaves_one_another_worker_claimed_meanwhile(app_context, lms):
+    """The platform's refusal is learned while another worker claims one of the waiting drafts: that one stays the
+    other worker's (leased, sending), never `declined` with a lease still on it."""
+    from sqlalchemy import event
+
+    from lti_tool.gradebook.services import decline_waiting_progress_scores
+
+    app = app_context
+    link, people = make_course(lms)
+    messages = [m for person in people for m in enqueue_score(link, person, "InProgress", "NotReady")]
+    db.session.commit()
+    first, second = (m.id for m in messages)
+    registration_id = link.context.deployment.registration_id
+    db.session.remove()
+    claimed, fired = [], threading.Event()
+
+    def other_worker_claims():
+        with app.app_context():
+            claimed.extend(worker.claim("w2", 1))
+            db.session.remove()
+
+    def right_after_the_waiting_are_read(conn, cursor, statement, *args):
+        if not fired.is_set() and statement.lstrip().upper().startswith("SELECT") and "status" in statement:
+            fired.set()
+            thread = threading.Thread(target=other_worker_claims)
+            thread.start()
+            thread.join(10)
+
+    with app.app_context():
+        event.listen(db.engine, "after_cursor_execute", right_after_the_waiting_are_read)
+        try:
+            declined = decline_waiting_progress_scores(registration_id)
+            db.session.commit()
+        finally:
+            event.remove(db.engine, "after_cursor_execute", right_after_the_waiting_are_read)
+            db.session.remove()
+
+    assert claimed == [first] and declined == 1
+    rows = {m.id: m for m in db.session.scalars(db.select(OutboxMessage))}
+    assert (rows[first].status, rows[first].leased_by) == ("sending", "w2")
+    assert (rows[second].status, rows[second].leased_by) == ("declined", None)
+
+
+def test_a_new_placement_gets_a_score_without_a_maximum_as_the_column_states_it(app_context, lms):
+    """The latest score has scoreGiven but no scoreMaximum (its column was not known when it was queued): the copy
+    for another placement carries no `"scoreMaximum": null`; the column's own maximum is added when it is sent."""
+    from lti_tool.gradebook.services import catch_up_new_placement
+    from lti_tool.lti.models import ResourceLink, ResourceLinkLaunch
+
+    link, (person, _) = make_course(lms, with_line_item=False)
+    [final] = enqueue_score(link, person, "Completed", "FullyGraded", score_given=8)
+    assert "scoreMaximum" not in final.payload
+    second = ResourceLink(context=link.context, resource_link_id="RL-2", title="Again",
+                          microcredential_slug=link.microcredential_slug)
+    item = lms.add_line_item(COURSE, label="Again", scoreMaximum=20, resourceLinkId="RL-2")
+    db.session.add_all([second, LineItem(resource_link=second, url=item["id"], label="Again", score_maximum=20),
+                        ResourceLinkLaunch(resource_link=second, user_id=person.id)])
+    db.session.commit()
+
+    copy = catch_up_new_placement(second, person)
+    db.session.commit()
+
+    assert "scoreMaximum" not in copy.payload and copy.payload["scoreGiven"] == 8
+    drain(app_context)
+    assert [s for _, s, _ in message_states()] == ["sent", "sent"]
+    sent = [r.body for r in lms.requests_to(f"{SCORES}/{item['id'].rsplit('/', 1)[1]}/scores", "POST")]
+    assert [(s["scoreGiven"], s["scoreMaximum"]) for s in sent] == [(8, 20)]

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from tests.nothing_changed import nothing_changes
 from tests.platform.browser import PlatformBrowser, forms_in
 
 pytestmark = pytest.mark.usefixtures("running_term")  # the sample term runs today, whatever the date
@@ -169,11 +170,13 @@ def test_a_full_submit_asks_for_confirmation_then_locks_the_attempt(app, browser
     assert _scores(app) == [("InProgress", "NotReady"), ("Submitted", "PendingManual")]
 
     # the same confirmation posted again (a double click, another tab): refused plainly, nothing changes
-    twice = browser.submit_form(confirm, action="confirm")
+    with nothing_changes(app):
+        twice = browser.submit_form(confirm, action="confirm")
     assert twice.status_code == 409
     assert "already submitted" in twice.text
     assert _scores(app) == [("InProgress", "NotReady"), ("Submitted", "PendingManual")]
-    late = _post(browser, confirm, action="save", overview="Changed after submitting")
+    with nothing_changes(app):
+        late = _post(browser, confirm, action="save", overview="Changed after submitting")
     assert late.status_code == 409
     assert "Changed after submitting" in late.text  # given back, not lost
     assert _attempt(app, _hidden(response)["attempt_id"]).overview == "My goal and plan, revised."
@@ -184,7 +187,8 @@ def test_a_stale_save_is_refused_and_gives_the_text_back(app, browser, catalog):
     new_tab = _post(browser, old_tab, action="save", overview="Saved from the new tab")
     assert new_tab.status_code == 200
 
-    stale = _post(browser, old_tab, action="save", overview="Typed in the old tab", reflection="Old reflection")
+    with nothing_changes(app):
+        stale = _post(browser, old_tab, action="save", overview="Typed in the old tab", reflection="Old reflection")
     assert stale.status_code == 409
     assert "Typed in the old tab" in stale.text and "Old reflection" in stale.text
     assert "Saved from the new tab" in stale.text  # what is saved now, to compare
@@ -208,13 +212,15 @@ def test_autosave_answers_json_and_refuses_a_stale_version(app, browser, catalog
     assert answer["version"] == int(fields["version"]) + 1 and answer["saved_at"]
     assert _scores(app) == [("InProgress", "NotReady")]
 
-    stale = browser.post(url, data={**body, "overview": "From an old page"}, headers=headers)
+    with nothing_changes(app):
+        stale = browser.post(url, data={**body, "overview": "From an old page"}, headers=headers)
     assert stale.status_code == 409
     assert stale.json()["error"] == "stale"
     assert stale.json()["values"]["overview"] == "From an old page"
     assert _attempt(app, fields["attempt_id"]).overview == "Typing…"
 
-    forged = browser.post(url, data=body, headers={"X-Launch-Token": "forged", "Accept": "application/json"})
+    with nothing_changes(app):
+        forged = browser.post(url, data=body, headers={"X-Launch-Token": "forged", "Accept": "application/json"})
     assert forged.status_code == 401
     assert forged.json()["values"]["overview"] == "Typing…"
 
@@ -223,7 +229,8 @@ def test_an_expired_launch_while_typing_gives_the_text_back(app, browser, catalo
     response = _page(browser)
     app.config["LTI_SESSION_MAX_AGE"], max_age = -1, app.config["LTI_SESSION_MAX_AGE"]
     try:
-        expired = _post(browser, response, action="save", overview="An hour of careful writing")
+        with nothing_changes(app):
+            expired = _post(browser, response, action="save", overview="An hour of careful writing")
     finally:
         app.config["LTI_SESSION_MAX_AGE"] = max_age
     assert expired.status_code == 401
@@ -232,7 +239,7 @@ def test_an_expired_launch_while_typing_gives_the_text_back(app, browser, catalo
 
 
 # -- safety ----------------------------------------------------------------------------------------------------
-def test_script_in_every_text_field_is_escaped(browser, catalog):
+def test_script_in_every_text_field_is_escaped(app, browser, catalog):
     response = _page(browser)
     saved = _post(browser, response, action="save", overview=SCRIPT, reflection=SCRIPT, collaboration="yes",
                   collaborators=SCRIPT)
@@ -242,14 +249,16 @@ def test_script_in_every_text_field_is_escaped(browser, catalog):
     for page, fields in ((saved, 3), (linked, 4)):  # overview, reflection, collaborators; then the link's caption
         assert SCRIPT not in page.text
         assert page.text.count(ESCAPED_SCRIPT) >= fields
-    stale = _post(browser, response, action="save", overview=SCRIPT)
+    with nothing_changes(app):
+        stale = _post(browser, response, action="save", overview=SCRIPT)
     assert stale.status_code == 409 and SCRIPT not in stale.text and ESCAPED_SCRIPT in stale.text
 
 
 def test_a_link_is_shown_safely_and_javascript_links_are_refused(app, browser, catalog):
     response = _page(browser)
-    refused = browser.post(_url(response, "/submission/links"),
-                           data={**_ids(response), "artifact_url": "javascript:alert(1)", "artifact_title": "x"})
+    with nothing_changes(app):
+        refused = browser.post(_url(response, "/submission/links"),
+                               data={**_ids(response), "artifact_url": "javascript:alert(1)", "artifact_title": "x"})
     assert refused.status_code == 400
     assert "http:// or https://" in refused.text
     assert _artifact_count(app) == 0
@@ -276,20 +285,23 @@ def test_another_educator_cannot_see_or_post_to_this_attempt(app, platform, cata
                        ("/submission/", {"action": "confirm", "version": "1"}),
                        ("/submission/links", {"artifact_url": "https://example.org/x"}),
                        ("/submission/autosave", {"version": "1", "overview": "overwritten"})):
-        assert other.post(_url(other_page, path), data={**ids, **data}).status_code == 404
-    peek = other.get(_url(other_page, "/submission/confirm"), params=ids)
+        with nothing_changes(app):
+            assert other.post(_url(other_page, path), data={**ids, **data}).status_code == 404
+    with nothing_changes(app):
+        peek = other.get(_url(other_page, "/submission/confirm"), params=ids)
     assert peek.status_code == 404
     assert _attempt(app, _hidden(ada_page)["attempt_id"]).overview == "Ada's private overview"
 
 
-def test_a_learner_cannot_reach_instructor_pages_and_an_instructor_gets_no_submission_page(browser, catalog):
+def test_a_learner_cannot_reach_instructor_pages_and_an_instructor_gets_no_submission_page(app, browser, catalog):
     learner = _page(browser)
     ltik = _hidden(learner)["ltik"]
     assert browser.get(_url(learner, "/progress/"), params={"ltik": ltik}).status_code != 200
 
     instructor = _launch(browser, person="instructor")
     assert "/submission/" not in instructor.url
-    refused = browser.get(_url(learner, "/submission/"), params={"ltik": instructor.ltik})
+    with nothing_changes(app):  # the page's first opening creates an attempt: not for an instructor
+        refused = browser.get(_url(learner, "/submission/"), params={"ltik": instructor.ltik})
     assert refused.status_code == 403
 
 
@@ -315,9 +327,11 @@ def test_after_the_final_deadline_nothing_changes_and_the_draft_stays_readable(a
     assert "final deadline" in readable.text and "has passed" in readable.text
     assert "<textarea" not in readable.text and 'value="submit"' not in readable.text
 
-    confirm = _post(browser, draft, action="confirm")
+    with nothing_changes(app):
+        confirm = _post(browser, draft, action="confirm")
     assert confirm.status_code == 409 and "deadline" in confirm.text
-    late = _post(browser, draft, action="save", overview="Late words")
+    with nothing_changes(app):
+        late = _post(browser, draft, action="save", overview="Late words")
     assert late.status_code == 409 and "Late words" in late.text
     assert _status(_page(browser)) == "draft"
     assert _scores(app) == [("InProgress", "NotReady")]
@@ -377,7 +391,8 @@ def test_a_confirmation_opened_before_the_files_changed_in_another_tab_is_refuse
     assert other.status_code == 200
     assert _attempt(app, _hidden(page)["attempt_id"]).version == before + 1
 
-    refused = browser.submit_form(confirm, action="confirm")
+    with nothing_changes(app):
+        refused = browser.submit_form(confirm, action="confirm")
     assert refused.status_code == 409
     assert "another tab" in refused.text
     assert _status(_page(browser)) == "draft"
@@ -411,7 +426,8 @@ def test_typing_then_adding_a_link_keeps_the_text_and_the_page_has_the_latest_ve
 def test_an_invalid_save_gives_the_text_back_with_a_way_to_keep_it(app, browser, catalog, values):
     response = _page(browser)
     values = {"action": "save", "overview": "My careful overview", **values}
-    refused = _post(browser, response, **values)
+    with nothing_changes(app):
+        refused = _post(browser, response, **values)
     assert refused.status_code == 400, refused.text[:300]
     assert "My careful reflection" in refused.text
     assert "Keep my text" in refused.text  # the compare-and-keep form, with the current version

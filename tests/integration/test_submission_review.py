@@ -21,6 +21,7 @@ from tests.assessment_road import (
     score,
     submit_work,
 )
+from tests.nothing_changed import nothing_changes
 from tests.platform.browser import forms_in
 from tests.platform.platform import DL, PEOPLE
 
@@ -160,8 +161,9 @@ def test_allow_a_resubmission_is_refused_where_the_rule_reopens_by_itself(app, b
     submit_work(platform)
     _assess_not_yet(app, platform)
     result = _review(app, browser, platform, "instructor")
-    refused = browser.post(origin_of(result.response) + "/submission-review/allow-resubmission",
-                           data={"ltik": result.ltik})
+    with nothing_changes(app):
+        refused = browser.post(origin_of(result.response) + "/submission-review/allow-resubmission",
+                               data={"ltik": result.ltik})
     assert refused.status_code == 400
     from lti_tool.assessment.models import Assessment
     from lti_tool.extensions import db
@@ -204,6 +206,7 @@ def test_anyone_else_is_refused(app, browser, platform, person):
 def test_a_review_page_without_a_review_launch_is_refused(app, browser, platform):
     submit_work(platform)
     instructor = browser.launch(person="instructor", custom=BOUND)
-    answer = browser.get(origin_of(instructor.response) + "/submission-review/", params={"ltik": instructor.ltik})
+    with nothing_changes(app):
+        answer = browser.get(origin_of(instructor.response) + "/submission-review/", params={"ltik": instructor.ltik})
     assert answer.status_code == 400
     assert "gradebook" in answer.text

@@ -13,6 +13,7 @@ import pytest
 
 from lti_tool.extensions import db
 from lti_tool.submissions.models import Artifact
+from tests.nothing_changed import nothing_changes
 
 pytestmark = pytest.mark.usefixtures("running_term")  # uploads go into a draft of a running term
 
@@ -189,7 +190,8 @@ def educator(app, browser, catalog) -> Educator:
 def test_a_windows_program_renamed_pdf_is_refused_with_the_file_named(app, browser, live_tool, educator,
                                                                       upload_root):
     before = stored_files(upload_root)
-    response = raw_upload(browser, live_tool.url, educator, "report.pdf", WINDOWS_PROGRAM)
+    with nothing_changes(app):
+        response = raw_upload(browser, live_tool.url, educator, "report.pdf", WINDOWS_PROGRAM)
     assert response.status_code == 400
     assert response.headers["Content-Type"].startswith("application/json")
     answer = response.json()
@@ -201,7 +203,8 @@ def test_a_windows_program_renamed_pdf_is_refused_with_the_file_named(app, brows
 
 def test_a_linux_program_renamed_png_is_refused_through_the_form(app, browser, live_tool, educator, upload_root):
     before = stored_files(upload_root)
-    response = form_upload(browser, live_tool.url, educator, "photo.png", LINUX_PROGRAM, browser_type="image/png")
+    with nothing_changes(app):
+        response = form_upload(browser, live_tool.url, educator, "photo.png", LINUX_PROGRAM, browser_type="image/png")
     assert response.status_code == 400
     assert "“photo.png” is not a PNG image: its content looks like a Linux program." in response.text
     assert stored_files(upload_root) == before
@@ -217,7 +220,8 @@ def test_a_linux_program_renamed_png_is_refused_through_the_form(app, browser, l
     ("voice.mp3", PDF, "a PDF file"),
 ])
 def test_other_disguises_are_refused(app, browser, live_tool, educator, name, body, reason):
-    response = raw_upload(browser, live_tool.url, educator, name, body)
+    with nothing_changes(app):
+        response = raw_upload(browser, live_tool.url, educator, name, body)
     assert response.status_code == 400
     assert response.json()["message"].startswith(f"“{name}” is not ")
     assert response.json()["message"].endswith(f"its content looks like {reason}.")
@@ -226,7 +230,8 @@ def test_other_disguises_are_refused(app, browser, live_tool, educator, name, bo
 
 @pytest.mark.parametrize("name", ["setup.exe", "page.html", "drawing.svg", "archive.zip", "noextension"])
 def test_a_type_outside_the_allow_list_is_refused(app, browser, live_tool, educator, name):
-    response = raw_upload(browser, live_tool.url, educator, name, PDF)
+    with nothing_changes(app):
+        response = raw_upload(browser, live_tool.url, educator, name, PDF)
     assert response.status_code == 400
     assert f"“{name}” cannot be added" in response.json()["message"]
     assert artifacts(app, educator.attempt_id) == []
@@ -266,12 +271,13 @@ def test_an_oversize_file_is_refused_and_nothing_is_kept(app, browser, live_tool
                                                          small_limits, how):
     before = stored_files(upload_root)
     body = PDF + bytes(MiB + MiB // 2)  # over the documents' limit, under the largest body any upload may send
-    if how == "declared":
-        response = raw_upload(browser, live_tool.url, educator, "big.pdf", body)
-    elif how == "chunked":  # no Content-Length: only counting while streaming can catch it
-        response = raw_upload(browser, live_tool.url, educator, "big.pdf", _chunks(PDF, len(body)))
-    else:
-        response = form_upload(browser, live_tool.url, educator, "big.pdf", body)
+    with nothing_changes(app):
+        if how == "declared":
+            response = raw_upload(browser, live_tool.url, educator, "big.pdf", body)
+        elif how == "chunked":  # no Content-Length: only counting while streaming can catch it
+            response = raw_upload(browser, live_tool.url, educator, "big.pdf", _chunks(PDF, len(body)))
+        else:
+            response = form_upload(browser, live_tool.url, educator, "big.pdf", body)
     assert response.status_code == 413
     assert "“big.pdf” is larger than 1 MiB, the limit for documents and images." in message_of(response)
     assert stored_files(upload_root) == before
@@ -280,7 +286,10 @@ def test_an_oversize_file_is_refused_and_nothing_is_kept(app, browser, live_tool
 
 def test_a_form_document_over_its_limit_is_refused_while_the_form_is_parsed(app, browser, live_tool, educator,
                                                                           upload_root, small_limits, monkeypatch):
-    """A form's body may reach the video limit, but a document stops being read once past the documents' limit."""
+    """A form's body may reach the video limit, but a document is refused once past the documents' limit: nothing
+    more of it is written (the spool keeps what it took, within a chunk of the limit, and closes at once); the parser
+    reads on, writing nothing, for up to 64 MiB (`uploads.SKIP_AFTER_REFUSAL`), so that the rest of the form — the
+    text sent along after the file — still arrives for the refusal page to hand back."""
     from lti_tool.submissions import artifact_views, uploads
 
     spools: list[uploads.LimitedSpool] = []
@@ -293,7 +302,8 @@ def test_a_form_document_over_its_limit_is_refused_while_the_form_is_parsed(app,
     monkeypatch.setattr(artifact_views, "form_file_stream", recording_factory)
     before = stored_files(upload_root)
     body = PDF + bytes(int(1.8 * MiB))  # over the documents' 1 MiB, under the videos' 2 MiB
-    response = form_upload(browser, live_tool.url, educator, "thesis.pdf", body)
+    with nothing_changes(app):
+        response = form_upload(browser, live_tool.url, educator, "thesis.pdf", body)
     assert response.status_code == 413
     assert "“thesis.pdf” is larger than 1 MiB, the limit for documents and images." in response.text
     (spool,) = spools
@@ -311,8 +321,9 @@ def test_a_form_file_outside_the_allow_list_is_refused_before_its_content(app, b
     spools = []
     monkeypatch.setattr(artifact_views, "form_file_stream",
                         lambda **part: spools.append(part) or uploads.form_file_stream(**part))
-    response = form_upload(browser, live_tool.url, educator, "setup.exe", WINDOWS_PROGRAM,
-                           browser_type="application/octet-stream")
+    with nothing_changes(app):
+        response = form_upload(browser, live_tool.url, educator, "setup.exe", WINDOWS_PROGRAM,
+                               browser_type="application/octet-stream")
     assert response.status_code == 400
     assert "“setup.exe” cannot be added" in response.text
     assert [part["filename"] for part in spools] == ["setup.exe"]
@@ -322,7 +333,8 @@ def test_a_form_file_outside_the_allow_list_is_refused_before_its_content(app, b
 def test_video_has_its_own_larger_limit(app, browser, live_tool, educator, small_limits):
     accepted = raw_upload(browser, live_tool.url, educator, "lesson.mp4", _chunks(MP4, int(1.5 * MiB)))
     assert accepted.status_code == 201, accepted.text
-    refused = raw_upload(browser, live_tool.url, educator, "long.mp4", _chunks(MP4, 3 * MiB))
+    with nothing_changes(app):
+        refused = raw_upload(browser, live_tool.url, educator, "long.mp4", _chunks(MP4, 3 * MiB))
     assert refused.status_code == 413
     assert "limit for video and audio files" in refused.json()["message"]
     assert len(artifacts(app, educator.attempt_id)) == 1
@@ -333,17 +345,19 @@ def test_only_the_upload_endpoint_accepts_bodies_over_the_form_limit(app, browse
     response = raw_upload(browser, live_tool.url, educator, "lesson.mp4", _chunks(MP4, size, chunk=MiB))
     assert response.status_code == 201, response.text
     assert response.json()["size"] == size
-    elsewhere = browser.post(live_tool.url + "/lti/bind", data={"ltik": educator.ltik, "filler": "x" * size})
+    with nothing_changes(app):
+        elsewhere = browser.post(live_tool.url + "/lti/bind", data={"ltik": educator.ltik, "filler": "x" * size})
     assert elsewhere.status_code == 413
 
 
 @pytest.mark.parametrize("how", ["raw", "form"])
 def test_an_empty_file_is_refused(app, browser, live_tool, educator, upload_root, how):
     before = stored_files(upload_root)
-    if how == "raw":
-        response = raw_upload(browser, live_tool.url, educator, "empty.pdf", b"")
-    else:
-        response = form_upload(browser, live_tool.url, educator, "empty.pdf", b"")
+    with nothing_changes(app):
+        if how == "raw":
+            response = raw_upload(browser, live_tool.url, educator, "empty.pdf", b"")
+        else:
+            response = form_upload(browser, live_tool.url, educator, "empty.pdf", b"")
     assert response.status_code == 400
     assert "“empty.pdf” is empty." in message_of(response)
     assert stored_files(upload_root) == before
@@ -409,11 +423,12 @@ def test_an_educator_cannot_reach_another_educators_file_or_attempt(app, browser
     bobs = _uploaded(other_browser, live_tool.url, bob)  # Bob's own link, tried on Ada's file
     assert other_browser.get(f"{live_tool.url}/files/{mine['id']}", params={"t": _token(bobs["download_url"])}
                              ).status_code == 404
-    assert other_browser.post(f"{url}/remove", data={"ltik": bob.ltik}).status_code == 404
     before = stored_files(upload_root)
-    assert raw_upload(other_browser, live_tool.url, bob, "x.pdf", PDF, path=f"/artifacts/{mine['id']}/replace"
-                      ).status_code == 404
-    into_adas = raw_upload(other_browser, live_tool.url, bob, "planted.pdf", PDF, attempt_id=ada.attempt_id)
+    with nothing_changes(app):
+        assert other_browser.post(f"{url}/remove", data={"ltik": bob.ltik}).status_code == 404
+        assert raw_upload(other_browser, live_tool.url, bob, "x.pdf", PDF, path=f"/artifacts/{mine['id']}/replace"
+                          ).status_code == 404
+        into_adas = raw_upload(other_browser, live_tool.url, bob, "planted.pdf", PDF, attempt_id=ada.attempt_id)
     assert into_adas.status_code == 404
     assert stored_files(upload_root) == before
     assert [a.file_name for a in artifacts(app, ada.attempt_id)] == ["lesson-plan.pdf"]
@@ -437,7 +452,8 @@ def test_reading_a_file_needs_its_link(app, browser, live_tool, educator):
 
 def test_an_instructor_cannot_upload_into_a_learners_attempt(app, browser, live_tool, educator):
     instructor = Educator(ltik=launch_other(browser, "instructor"), attempt_id=educator.attempt_id, user_id=0)
-    response = raw_upload(browser, live_tool.url, instructor, "lesson-plan.pdf", PDF)
+    with nothing_changes(app):
+        response = raw_upload(browser, live_tool.url, instructor, "lesson-plan.pdf", PDF)
     assert response.status_code == 403
     assert artifacts(app, educator.attempt_id) == []
 
@@ -515,8 +531,9 @@ def test_replacing_keeps_the_place_and_caption_and_deletes_the_old_file(app, bro
 def test_a_refused_replacement_keeps_the_old_file(app, browser, live_tool, educator, upload_root):
     uploaded = _uploaded(browser, live_tool.url, educator)
     before = stored_files(upload_root)
-    response = raw_upload(browser, live_tool.url, educator, "report.pdf", WINDOWS_PROGRAM,
-                          path=f"/artifacts/{uploaded['id']}/replace")
+    with nothing_changes(app):
+        response = raw_upload(browser, live_tool.url, educator, "report.pdf", WINDOWS_PROGRAM,
+                              path=f"/artifacts/{uploaded['id']}/replace")
     assert response.status_code == 400
     assert stored_files(upload_root) == before
     assert [a.file_name for a in artifacts(app, educator.attempt_id)] == ["lesson-plan.pdf"]
@@ -527,10 +544,11 @@ def test_nothing_changes_after_submit(app, browser, live_tool, educator, upload_
     lock_attempt(app, educator.attempt_id)
     before = stored_files(upload_root)
 
-    added = raw_upload(browser, live_tool.url, educator, "late.pdf", PDF)
-    removed = browser.post(f"{live_tool.url}/artifacts/{uploaded['id']}/remove", data={"ltik": educator.ltik})
-    replaced = form_upload(browser, live_tool.url, educator, "late.pdf", PDF,
-                           path=f"/artifacts/{uploaded['id']}/replace")
+    with nothing_changes(app):
+        added = raw_upload(browser, live_tool.url, educator, "late.pdf", PDF)
+        removed = browser.post(f"{live_tool.url}/artifacts/{uploaded['id']}/remove", data={"ltik": educator.ltik})
+        replaced = form_upload(browser, live_tool.url, educator, "late.pdf", PDF,
+                               path=f"/artifacts/{uploaded['id']}/replace")
     assert (added.status_code, removed.status_code, replaced.status_code) == (409, 409, 409)
     assert "submitted" in added.json()["message"]
     assert stored_files(upload_root) == before
@@ -573,8 +591,9 @@ def test_an_autosave_based_on_the_version_before_an_upload_is_refused_with_its_t
     added = raw_upload(browser, live_tool.url, educator, "plan.pdf", PDF)
     autosave = f"{live_tool.url}/submission/autosave"
     headers = {"X-Launch-Token": educator.ltik, "Accept": "application/json"}
-    stale = browser.post(autosave, headers=headers, data={"attempt_id": educator.attempt_id, "version": start,
-                                                          "overview": "Typed while it uploaded"})
+    with nothing_changes(app):
+        stale = browser.post(autosave, headers=headers, data={"attempt_id": educator.attempt_id, "version": start,
+                                                              "overview": "Typed while it uploaded"})
     assert stale.status_code == 409
     assert stale.json()["error"] == "stale" and stale.json()["values"] == {"overview": "Typed while it uploaded"}
 

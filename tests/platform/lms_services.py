@@ -7,6 +7,12 @@ Failure injection: `services.fail_next("/lineitems", status=503, count=2)` answe
 under that path with 503; `status="timeout"` holds the request longer than the tool's read timeout
 (`services.timeout_seconds`) and then answers 503 without doing anything, as a platform that crashed would.
 
+`services.hold_next(path)` keeps the next request under that path waiting (its body read) until the test releases
+it, as a slow platform would; `services.refuse_progress_only = True` answers 400 to a score without `scoreGiven`,
+as LMSs that require scoreGiven and scoreMaximum do. Scores follow AGS 2.0 §3.4.9 strictly: a score whose
+timestamp is older than the one on record for that person and line item changes nothing (it is kept in
+`ignored_scores` only).
+
 A test may also act as a teacher in the gradebook: `services.set_result_by_hand(item, user_id, 3)` overrides
 what the results endpoint says for that person, as a grade overridden in the LMS does; and count what the tool
 asked with `services.requests_count("/token")`.
@@ -18,6 +24,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import urlencode, urlsplit
 
 import jwt
@@ -54,6 +61,17 @@ class Failure:
 
 
 @dataclass
+class Hold:
+    """Requests under `path_prefix` wait here (up to `count` of them) until the test sets `released`."""
+
+    path_prefix: str
+    count: int = 1
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+    max_wait: float = 60.0
+
+
+@dataclass
 class LoggedRequest:
     method: str
     path: str
@@ -74,12 +92,16 @@ class LmsServices:
     granted_scopes: frozenset = ALL_SCOPES
     timeout_seconds: float = 7.0  # longer than the tool's read timeout in testing (5 s)
     default_page_size: int = 50
+    score_accepted_status: int = 204  # AGS 2.0 §3.4 leaves the 2xx open; Moodle 4.5 answers 200
 
     tokens: dict = field(default_factory=dict)  # token -> (scopes, expires_at)
     token_requests: list = field(default_factory=list)  # the scopes of each token granted
     used_jtis: set = field(default_factory=set)
     line_items: dict = field(default_factory=dict)  # id -> {context_id, data}
     scores: dict = field(default_factory=dict)  # line item id -> [score, ...] in order received
+    ignored_scores: list = field(default_factory=list)  # scores older than the one on record (AGS 2.0 §3.4.9)
+    refuse_progress_only: bool = False  # 400 to a score without scoreGiven, as some LMSs answer
+    holds: list = field(default_factory=list)
     hand_results: dict = field(default_factory=dict)  # line item id -> {user_id: {"resultScore", "comment"}}
     members: dict = field(default_factory=dict)  # context_id -> [member, ...]
     contexts: dict = field(default_factory=dict)  # context_id -> {"id", "label", "title"}
@@ -139,6 +161,19 @@ class LmsServices:
         with self.lock:
             self.failures.append(Failure(path_prefix, status, count, message or f"Injected {status}"))
 
+    def stop_failing(self) -> None:
+        """Every injected failure still to come is dropped: the platform answers normally again."""
+        with self.lock:
+            self.failures.clear()
+
+    def hold_next(self, path_prefix: str, count: int = 1) -> Hold:
+        """Keep the next `count` requests under `path_prefix` waiting until `hold.released.set()`; then they are
+        answered as usual (a score held so is stored even if the tool that sent it is gone meanwhile)."""
+        hold = Hold(path_prefix, count)
+        with self.lock:
+            self.holds.append(hold)
+        return hold
+
     # -- reading what happened ------------------------------------------------------------------
     def scores_for(self, item_id: str | None = None) -> list[dict]:
         if item_id is not None:
@@ -184,6 +219,16 @@ class LmsServices:
     def _new_id(self, prefix: str) -> str:
         self._next_id += 1
         return f"{prefix}{self._next_id}"
+
+    def _take_hold(self, path: str) -> Hold | None:
+        with self.lock:
+            for hold in self.holds:
+                if path.startswith(hold.path_prefix) and hold.count > 0:
+                    hold.count -= 1
+                    if hold.count == 0:
+                        self.holds.remove(hold)
+                    return hold
+        return None
 
     def _take_failure(self, path: str) -> Failure | None:
         with self.lock:
@@ -239,6 +284,10 @@ def _log_and_inject():
     with services.lock:
         services.requests.append(entry)
     g.lms_log_entry = entry
+    hold = services._take_hold(request.path)
+    if hold is not None:
+        hold.arrived.set()
+        hold.released.wait(hold.max_wait)
     failure = services._take_failure(request.path)
     if failure is None:
         return None
@@ -473,9 +522,24 @@ def post_score(context_id: str, item_id: str):
             return _error(400, "scoreMaximum is required with scoreGiven and must be greater than 0")
         if not isinstance(given, int | float) or given < 0:
             return _error(400, "scoreGiven must be a number of at least 0")
+    elif services.refuse_progress_only:
+        return _error(400, "Invalid score: scoreGiven and scoreMaximum are required")
+    try:
+        timestamp = datetime.fromisoformat(score["timestamp"])
+    except (TypeError, ValueError):
+        return _error(400, "timestamp must be an ISO 8601 date and time")
+    if timestamp.tzinfo is None:
+        return _error(400, "timestamp must include a time zone designator")
     with services.lock:
-        services.scores[item_id].append(score)
-    return "", 204
+        on_record = [datetime.fromisoformat(s["timestamp"]) for s in services.scores[item_id]
+                     if s["userId"] == score["userId"]]
+        if on_record and on_record[-1] > timestamp:
+            # AGS 2.0 §3.4.9: the platform MUST NOT update a result if the last timestamp on record is later.
+            services.ignored_scores.append(score)
+        else:
+            services.scores[item_id].append(score)
+    # A progress-only score is accepted too, and leaves an empty grade (see `_result_from_score`), as in Moodle.
+    return "", services.score_accepted_status
 
 
 @bp.get("/lineitems/<context_id>/Item/<item_id>/results")
