@@ -158,6 +158,16 @@ def move_terms_around_today() -> None:
 
 
 @pytest.fixture
+def small_limits(app):
+    """Upload limits of 1 MiB for documents and 2 MiB for media (so the largest body is 3 MiB), restored after."""
+    mib = 1024 * 1024
+    saved = {name: app.config[name] for name in ("UPLOAD_MAX_BYTES_OTHER", "UPLOAD_MAX_BYTES_VIDEO")}
+    app.config.update(UPLOAD_MAX_BYTES_OTHER=mib, UPLOAD_MAX_BYTES_VIDEO=2 * mib)
+    yield
+    app.config.update(saved)
+
+
+@pytest.fixture
 def running_term(app, catalog):
     """The sample term moved around today, so tests do not age."""
     with app.app_context():

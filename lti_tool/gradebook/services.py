@@ -66,18 +66,7 @@ def enqueue_score(
             )
         except ValueError as error:
             raise InvalidInput(f"This score cannot be sent to the LMS: {error}") from None
-        message = OutboxMessage(
-            kind=OutboxKind.SCORE.value,
-            registration_id=registration.id,  # the registration whose token reaches this line item
-            resource_link_id=placement.id,
-            line_item_id=placement.line_item.id if placement.line_item else None,
-            user_id=user.id,
-            payload=payload,
-            status=OutboxStatus.PENDING.value,
-            attempts=0,
-            next_attempt_at=timestamp,
-        )
-        db.session.add(message)  # written with the change that causes it, at its flush or commit
+        message = _queue_score(registration.id, placement, user, payload)
         messages.append(message)
     return messages
 
@@ -131,9 +120,17 @@ def catch_up_new_placement(resource_link: ResourceLink, user: LtiUser) -> Outbox
     payload = dict(latest.payload)
     if given is not None and maximum is not None:  # without one, the column's own maximum is added at send time
         payload.update(scoreGiven=given, scoreMaximum=maximum)
+    message = _queue_score(latest.registration_id, resource_link, user, payload)
+    db.session.flush()
+    return message
+
+
+def _queue_score(registration_id: int, resource_link: ResourceLink, user: LtiUser, payload: dict) -> OutboxMessage:
+    """A score for one resource link's line item, due now, added to the caller's transaction (written with the
+    change that causes it). `registration_id`: the registration whose token reaches that line item."""
     message = OutboxMessage(
-        kind=latest.kind,
-        registration_id=latest.registration_id,
+        kind=OutboxKind.SCORE.value,
+        registration_id=registration_id,
         resource_link_id=resource_link.id,
         line_item_id=resource_link.line_item.id if resource_link.line_item else None,
         user_id=user.id,
@@ -143,7 +140,6 @@ def catch_up_new_placement(resource_link: ResourceLink, user: LtiUser) -> Outbox
         next_attempt_at=utcnow(),
     )
     db.session.add(message)
-    db.session.flush()
     return message
 
 

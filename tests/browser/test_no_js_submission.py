@@ -38,14 +38,6 @@ def page(chromium):
     context.close()
 
 
-@pytest.fixture
-def small_limits(app):
-    saved = {name: app.config[name] for name in ("UPLOAD_MAX_BYTES_OTHER", "UPLOAD_MAX_BYTES_VIDEO")}
-    app.config.update(UPLOAD_MAX_BYTES_OTHER=MiB, UPLOAD_MAX_BYTES_VIDEO=2 * MiB)
-    yield
-    app.config.update(saved)
-
-
 def _open_activity(page, lms):
     """Without script the platform's auto-posting forms show a Continue button: the person clicks it."""
     login, _ = lms.next_launch(person="learner", custom={"microcredential": SLUG}, resource_link_id="activity-nojs")

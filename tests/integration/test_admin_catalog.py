@@ -158,6 +158,19 @@ def test_create_edit_retire_and_restore(app, browser, live_tool, catalog, admin)
     assert "Questioning for Thinking" in library.text
 
 
+def _edit_form(entry: dict, admin: str, **changes) -> dict:
+    """The edit form as the page fills it from a catalog entry, with `changes`."""
+    return {
+        "ltik": admin, "title": entry["title"], "issuing_organization": entry["issuing_organization"],
+        "competency": entry["competency"], "key_method": entry["key_method"],
+        "estimated_hours": "6", "inservice_hours": "6", "description": entry["description"],
+        "resources": "\n".join(f"{r['title']} | {r['url']}" for r in entry["resources"]),
+        **{f"prompts_{part}": "\n".join(entry["parts"][part]["prompts"]) for part in entry["parts"]},
+        "rubric": yaml.safe_dump(entry["rubric"], sort_keys=False), "earning_rule": entry["earning_rule"],
+        **changes,
+    }
+
+
 def test_editing_a_sample_keeps_its_rubric_when_only_the_text_changes(app, browser, live_tool, catalog, admin):
     form_page = browser.get(_admin_url(live_tool, f"/{SLUG}/edit"), params={"ltik": admin})
     from lti_tool.catalog.services import get_microcredential, microcredential_entry
@@ -165,14 +178,7 @@ def test_editing_a_sample_keeps_its_rubric_when_only_the_text_changes(app, brows
     with app.app_context():
         entry = microcredential_entry(get_microcredential(SLUG))
     assert "accurate_self_assessment" in form_page.text
-    form = {
-        "ltik": admin, "title": entry["title"], "issuing_organization": entry["issuing_organization"],
-        "competency": entry["competency"], "key_method": "A changed key method.",
-        "estimated_hours": "6", "inservice_hours": "6", "description": entry["description"],
-        "resources": "\n".join(f"{r['title']} | {r['url']}" for r in entry["resources"]),
-        **{f"prompts_{part}": "\n".join(entry["parts"][part]["prompts"]) for part in entry["parts"]},
-        "rubric": yaml.safe_dump(entry["rubric"], sort_keys=False), "earning_rule": entry["earning_rule"],
-    }
+    form = _edit_form(entry, admin, key_method="A changed key method.")
     saved = browser.post(_admin_url(live_tool, f"/{SLUG}/edit"), data=form)
     assert "was saved" in saved.text
     with app.app_context():
@@ -189,15 +195,7 @@ def test_an_issuer_profile_chosen_by_a_malformed_id_is_asked_again_and_nothing_c
 
     with app.app_context():
         entry = microcredential_entry(get_microcredential(SLUG))
-    form = {
-        "ltik": admin, "title": entry["title"], "issuing_organization": entry["issuing_organization"],
-        "competency": entry["competency"], "key_method": "A changed key method.",
-        "estimated_hours": "6", "inservice_hours": "6", "description": entry["description"],
-        "resources": "\n".join(f"{r['title']} | {r['url']}" for r in entry["resources"]),
-        **{f"prompts_{part}": "\n".join(entry["parts"][part]["prompts"]) for part in entry["parts"]},
-        "rubric": yaml.safe_dump(entry["rubric"], sort_keys=False), "earning_rule": entry["earning_rule"],
-        "issuer_profile_id": chosen,
-    }
+    form = _edit_form(entry, admin, key_method="A changed key method.", issuer_profile_id=chosen)
     with nothing_changes(app):
         answer = browser.post(_admin_url(live_tool, f"/{SLUG}/edit"), data=form)
     assert answer.status_code in (200, 400), answer.text[:300]  # the form again, never a 500

@@ -29,15 +29,6 @@ SLUG = "self-assessment-growth"
 MiB = 1024 * 1024
 
 
-@pytest.fixture
-def small_limits(app):
-    """Limits of 1 MiB for documents and 2 MiB for media (so the largest body is 3 MiB), restored afterwards."""
-    saved = {name: app.config[name] for name in ("UPLOAD_MAX_BYTES_OTHER", "UPLOAD_MAX_BYTES_VIDEO")}
-    app.config.update(UPLOAD_MAX_BYTES_OTHER=MiB, UPLOAD_MAX_BYTES_VIDEO=2 * MiB)
-    yield
-    app.config.update(saved)
-
-
 def _page(browser):
     result = browser.launch(person="learner", custom={"microcredential": SLUG})
     assert result.status_code == 200 and "/submission/" in result.url, result.text[:300]

@@ -27,15 +27,6 @@ def upload_root(app) -> Path:
     return Path(app.extensions["storage"].root)
 
 
-@pytest.fixture
-def small_limits(app):
-    """Limits of 1 MiB for documents and 2 MiB for media, restored afterwards."""
-    saved = {name: app.config[name] for name in ("UPLOAD_MAX_BYTES_OTHER", "UPLOAD_MAX_BYTES_VIDEO")}
-    app.config.update(UPLOAD_MAX_BYTES_OTHER=MiB, UPLOAD_MAX_BYTES_VIDEO=2 * MiB)
-    yield
-    app.config.update(saved)
-
-
 # -- what files look like -------------------------------------------------------------------------------
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00" + bytes(64)
