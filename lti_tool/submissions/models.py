@@ -165,6 +165,9 @@ class Artifact(db.Model):
     url: Mapped[str | None] = mapped_column(String(2000))
     file_name: Mapped[str | None] = mapped_column(String(255))  # the educator's name for it, made safe
     storage_key: Mapped[str | None] = mapped_column(String(200))
+    # Which storage backend keeps the file ("local", "s3"): new files go to STORAGE_BACKEND; `flask storage migrate`
+    # moves old ones and switches this, row by row, so reads work throughout a move.
+    storage_backend: Mapped[str] = mapped_column(String(16), default="local", server_default="local")
     content_type: Mapped[str | None] = mapped_column(String(100))
     size: Mapped[int | None] = mapped_column()
     sha256: Mapped[str | None] = mapped_column(String(64))
