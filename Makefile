@@ -12,7 +12,7 @@ DEMO_ORIGIN ?= $(or $(BASE_URL),http://$(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,
 # The app itself defaults to production when APP_ENV is unset; make's commands are for development.
 export APP_ENV ?= development
 
-.PHONY: run test lint bench install setup migration clean
+.PHONY: run test lint bench hosts loadtest install setup migration clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,19 @@ test: install $(AXE) lint  ## the whole suite, lint included
 
 bench: install  ## launches/s and p50/p95 against gunicorn on loopback
 	$(BIN)/python -m bench
+
+# Two web servers and two outbox workers on one PostgreSQL, one Redis and one S3 endpoint (moto, started by the test):
+#   DATABASE_URL=postgresql://mcb:mcb@127.0.0.1:5432/mcb REDIS_URL=redis://127.0.0.1:6379/0 make hosts
+hosts: install  ## several hosts: a launch, a file, a key rotation and the outbox across two web servers and two workers
+	@case "$(DATABASE_URL)" in postgres://*|postgresql*) ;; *) echo 'make hosts needs PostgreSQL and Redis, shared by every host:'; \
+	  echo '  DATABASE_URL=postgresql://USER:PASSWORD@HOST:5432/DB REDIS_URL=redis://HOST:6379/0 make hosts'; exit 2;; esac
+	@test -n "$(REDIS_URL)" || { echo 'make hosts needs REDIS_URL too, e.g. REDIS_URL=redis://127.0.0.1:6379/0'; exit 2; }
+	REQUIRE_S3=1 $(BIN)/python -m pytest tests/hosts/test_several_hosts.py -q
+
+# Needs DATABASE_URL (PostgreSQL: a schema of its own, dropped afterwards) and REDIS_URL, e.g.
+#   DATABASE_URL=postgresql://mcb:mcb@127.0.0.1:5432/mcb REDIS_URL=redis://127.0.0.1:6379/0 make loadtest
+loadtest: install  ## 200 educators + 5 instructors under Locust on 2 web servers, then 1 (ARGS="--quick": 30 s each)
+	$(BIN)/python -m loadtest $(ARGS)
 
 migration: install  ## a new Alembic revision from the models' changes: make migration MESSAGE="what changed"
 	@test -n "$(MESSAGE)" || { echo 'say what changed: make migration MESSAGE="..."'; exit 2; }

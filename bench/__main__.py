@@ -1,11 +1,13 @@
 """`python -m bench [--only SECTIONS] [--quick] ...`: see bench/__init__.py.
 
-Seven sections, in sequence, each with its own tool under gunicorn (or Flask's test client) and temporary data:
+Nine sections, in sequence, each with its own tool under gunicorn (or Flask's test client) and temporary data:
 launches, submission (the educator's page with 30 artifacts), upload (a worker's memory during a 1 GiB
-upload), progress (the instructor's view of 5,000 enrolled educators), queue (the assessor queue over 10,000
-submitted attempts in 50 courses), release (1,000 decisions released at once until the LMS holds every
-score) and badges (1,000 badges issued; the public verification page next to /healthz); then a summary of
-the headline numbers. The exit status is non-zero when any section fails.
+upload), progress (the instructor's view of courses of 500, 5,000 and 20,000 educators), queue (the assessor
+queue over 10,000 submitted attempts in 50 courses, then one course of 500, 5,000 and 20,000), reports (the
+organizations' report at 500, 5,000 and 20,000 educators, its CSV exports with the worker's memory), release
+(1,000 decisions released at once until the LMS holds every score), badges (1,000 badges issued; the public
+verification page next to /healthz) and migrate (`flask storage migrate --to s3` of 1,000 files: time, rate,
+peak memory); then a summary of the headline numbers. The exit status is non-zero when any section fails.
 """
 
 from __future__ import annotations
@@ -27,20 +29,24 @@ from bench.tool_server import Gunicorn, free_port, set_up_tool, tear_down, tool_
 
 TARGET_RATIO = 3.0
 UPLOAD_DELTA_LIMIT_MIB = 64
-SECTIONS = ("launches", "submission", "upload", "progress", "queue", "release", "badges")
+SECTIONS = ("launches", "submission", "upload", "progress", "queue", "reports", "release", "badges", "migrate")
 # (full, --quick) sizes
 SIZES = {
     "launches": (300, 60),
     "page_requests": (50, 20),
     "artifacts": (30, 30),
     "upload_mib": (1024, 128),
-    "educators": (5000, 1000),
+    "educators": ("500,5000,20000", "500,2000"),
     "progress_runs": (20, 5),
     "queue_attempts": (10_000, 2_000),
     "queue_requests": (100, 30),
+    "queue_growth": ("500,5000,20000", "500,2000"),
+    "report_educators": ("500,5000,20000", "500,2000"),
+    "report_requests": (50, 20),
     "release_assessments": (1_000, 200),
     "badges": (1_000, 200),
     "badge_requests": (200, 50),
+    "migrate_files": (1_000, 200),
 }
 
 
@@ -57,13 +63,17 @@ def parse_args(argv=None):
     parser.add_argument("--page-requests", type=int, default=None, help="timed GETs of the submission page; 50")
     parser.add_argument("--artifacts", type=int, default=None, help="artifacts on the submission page; 30")
     parser.add_argument("--upload-mib", type=int, default=None, help="size of the streamed upload in MiB; 1024")
-    parser.add_argument("--educators", type=int, default=None, help="enrolled educators in the progress view; 5000")
+    parser.add_argument("--educators", default=None, help="course sizes of the progress view; 500,5000,20000")
     parser.add_argument("--progress-runs", type=int, default=None, help="timed requests per progress page; 20")
     parser.add_argument("--queue-attempts", type=int, default=None, help="submitted attempts in the queue; 10000")
     parser.add_argument("--queue-requests", type=int, default=None, help="timed GETs of the queue's first page; 100")
+    parser.add_argument("--queue-growth", default=None, help="one course's queue at these depths; 500,5000,20000")
+    parser.add_argument("--report-educators", default=None, help="educators in the report; 500,5000,20000")
+    parser.add_argument("--report-requests", type=int, default=None, help="timed GETs of each report page; 50")
     parser.add_argument("--release-assessments", type=int, default=None, help="decisions released at once; 1000")
     parser.add_argument("--badges", type=int, default=None, help="badges issued in one transaction; 1000")
     parser.add_argument("--badge-requests", type=int, default=None, help="timed GETs of verification pages; 200")
+    parser.add_argument("--migrate-files", type=int, default=None, help="files moved by `storage migrate`; 1000")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders (logs, database)")
     args = parser.parse_args(argv)
     for name, (full, quick) in SIZES.items():
@@ -212,36 +222,48 @@ def submission_section(args, outcome: Outcome) -> None:
 def upload_section(args, outcome: Outcome) -> None:
     from bench.upload_memory import MiB, measure_upload_peak_memory, report
 
-    print(f"upload: {args.upload_mib} MiB streamed to one gunicorn sync worker", flush=True)
-    f = measure_upload_peak_memory(args.upload_mib * MiB, keep=args.keep)
-    report(f)
-    outcome.ok = f["delta_mib"] <= UPLOAD_DELTA_LIMIT_MIB
-    verdict = "PASS" if outcome.ok else "FAIL"
-    print(f"{verdict}: worker RSS delta {f['delta_mib']:+.1f} MiB, limit {UPLOAD_DELTA_LIMIT_MIB} MiB")
-    outcome.rows = [
-        (f"upload {f['size_bytes'] / MiB:,.0f} MiB: worker peak RSS",
-         f"{f['peak_rss_mib']:.1f} MiB (baseline {f['baseline_rss_mib']:.1f})"),
-        ("  worker RSS delta", f"{f['delta_mib']:+.1f} MiB  (limit {UPLOAD_DELTA_LIMIT_MIB} MiB: {verdict})"),
-        ("  throughput", f"{f['mb_per_second']:.0f} MB/s, {f['seconds']:.1f} s"),
-    ]
+    for storage in ("local", "s3"):  # s3: moto in server mode on loopback, multipart parts of S3_PART_SIZE
+        print(f"upload: {args.upload_mib} MiB streamed to one gunicorn sync worker, stored on {storage}", flush=True)
+        f = measure_upload_peak_memory(args.upload_mib * MiB, keep=args.keep, storage=storage)
+        report(f)
+        ok = f["delta_mib"] <= UPLOAD_DELTA_LIMIT_MIB
+        outcome.ok = outcome.ok and ok
+        verdict = "PASS" if ok else "FAIL"
+        print(f"{verdict}: worker RSS delta {f['delta_mib']:+.1f} MiB, limit {UPLOAD_DELTA_LIMIT_MIB} MiB")
+        outcome.rows += [
+            (f"upload {f['size_bytes'] / MiB:,.0f} MiB to {storage}: worker peak RSS",
+             f"{f['peak_rss_mib']:.1f} MiB (baseline {f['baseline_rss_mib']:.1f})"),
+            ("  worker RSS delta", f"{f['delta_mib']:+.1f} MiB  (limit {UPLOAD_DELTA_LIMIT_MIB} MiB: {verdict})"),
+            ("  throughput", f"{f['mb_per_second']:.0f} MB/s, {f['seconds']:.1f} s"),
+        ]
 
 
 def progress_section(args, outcome: Outcome) -> None:
-    from bench.progress_view import measure_progress
+    from bench.progress_view import TARGET_RATIO as PROGRESS_RATIO
+    from bench.progress_view import measure_progress, verdict
 
-    print(f"instructor progress view: {args.educators:,} enrolled educators, {args.progress_runs} runs per page "
-          "(Flask test client, production code, testing settings)", flush=True)
-    for database, results in measure_progress(args.educators, args.progress_runs, keep=args.keep).items():
-        for label, p50, p95, counts, size in results:
-            if label in ("progress page", "CSV export"):
-                queries = "/".join(str(c) for c in counts)
-                outcome.rows.append((f"{label}, {args.educators:,} educators ({database})",
-                                     f"{p50 * 1000:.1f} / {p95 * 1000:.1f} ms  ({size / 1024:.0f} KiB, {queries} SQL)"))
+    sizes = [int(n) for n in str(args.educators).split(",")]
+    print(f"instructor progress view: courses of {', '.join(f'{n:,}' for n in sizes)} educators, "
+          f"{args.progress_runs} timed GETs per page, gunicorn with {args.workers} sync workers", flush=True)
+    results = measure_progress(sizes, args.progress_runs, workers=args.workers, keep=args.keep)
+    ratio, outcome.ok = verdict(results)
+    for f in results:
+        trivial = f["trivial"][0]
+        pages = "; ".join(f"{label.split(' (')[0]} {p50 * 1000:.0f} ms ({p50 / trivial:.1f}x)"
+                          for label, (p50, _p95, _size) in f["pages"].items())
+        outcome.rows.append((f"progress, {f['educators']:,} educators, p50",
+                             f"{pages}; /healthz {trivial * 1000:.1f} ms"))
+        e = f["export"]
+        outcome.rows.append((f"  CSV of {f['educators']:,}",
+                             f"{e['seconds'] * 1000:.0f} ms ({e['seconds'] / trivial:.0f}x), "
+                             f"worker RSS +{e['delta_mib']:.1f} MiB"))
+    outcome.rows.append(("  pages / trivial p50 at the largest", f"{ratio:.1f}x (target <= {PROGRESS_RATIO:.0f}x: "
+                                                                  f"{'PASS' if outcome.ok else 'MISS'})"))
 
 
 def queue_section(args, outcome: Outcome) -> None:
     from bench.assessment_queue import TARGET_RATIO as QUEUE_RATIO
-    from bench.assessment_queue import measure_queue, report, verdict
+    from bench.assessment_queue import measure_queue, measure_queue_growth, report, verdict
 
     print(f"assessor queue: {args.queue_attempts:,} submitted attempts in 50 courses, {args.queue_requests} timed "
           f"GETs of the first page, gunicorn with {args.workers} sync workers", flush=True)
@@ -256,6 +278,35 @@ def queue_section(args, outcome: Outcome) -> None:
          f"{f['healthz_p50'] * 1000:.1f} / {f['healthz_p95'] * 1000:.1f} ms  ({ratio:.1f}x, target <= "
          f"{QUEUE_RATIO:.0f}x: {'PASS' if outcome.ok else 'MISS'})"),
     ]
+    sizes = [int(n) for n in str(args.queue_growth).split(",")]
+    print(f"assessor queue, one course at {', '.join(f'{n:,}' for n in sizes)} submitted attempts", flush=True)
+    for g in measure_queue_growth(sizes, args.queue_requests, workers=args.workers, keep=args.keep):
+        ratio, ok = verdict(g)
+        outcome.ok = outcome.ok and ok
+        outcome.rows.append((f"queue, one course of {g['attempts']:,}: p50 vs /healthz",
+                             f"{g['p50'] * 1000:.1f} / {g['healthz_p50'] * 1000:.1f} ms  ({ratio:.1f}x: "
+                             f"{'PASS' if ok else 'MISS'}; {'/'.join(str(n) for n in g['queries'])} SQL)"))
+
+
+def reports_section(args, outcome: Outcome) -> None:
+    from bench.reports import TARGET_RATIO as REPORT_RATIO
+    from bench.reports import measure_reports, verdict
+
+    sizes = [int(n) for n in str(args.report_educators).split(",")]
+    print(f"organizations' report: {', '.join(f'{n:,}' for n in sizes)} educators in one micro-credential and term, "
+          f"{args.report_requests} timed GETs per page, gunicorn with {args.workers} sync workers", flush=True)
+    for f in measure_reports(sizes, args.report_requests, workers=args.workers, keep=args.keep):
+        ok = verdict(f)
+        outcome.ok = outcome.ok and ok
+        trivial = f["healthz_p50"]
+        pages = ", ".join(f"{p50 / trivial:.1f}x" for p50, _, _ in f["pages"].values())
+        first = f["pages"]["report, first page"][0]
+        outcome.rows.append((f"report, {f['educators']:,} educators: first page p50 vs /healthz",
+                             f"{first * 1000:.1f} / {trivial * 1000:.1f} ms  (pages {pages}; target <= "
+                             f"{REPORT_RATIO:.0f}x: {'PASS' if ok else 'MISS'})"))
+        for label, (seconds, _size, lines, growth) in f["exports"].items():
+            outcome.rows.append((f"  {label}", f"{seconds * 1000:.0f} ms, {lines:,} lines, worker RSS "
+                                               f"+{growth / 1024:.1f} MiB"))
 
 
 def release_section(args, outcome: Outcome) -> None:
@@ -294,14 +345,35 @@ def badges_section(args, outcome: Outcome) -> None:
     ]
 
 
+def migrate_section(args, outcome: Outcome) -> None:
+    from bench.storage_migrate import measure_migrate, report
+
+    print(f"storage migrate: {args.migrate_files:,} files of 10-200 KiB from local disk to moto S3, the command as "
+          "its own process, then run again twice", flush=True)
+    f = measure_migrate(args.migrate_files, keep=args.keep)
+    report(f)
+    move, again, resumed = f["move"], f["again"], f["resumed"]
+    outcome.rows = [
+        (f"storage migrate, {f['files']:,} files ({f['bytes'] / 1e6:.0f} MB)",
+         f"{move['work_seconds']:.1f} s ({move['seconds']:.1f} s with start-up), "
+         f"{f['files'] / move['work_seconds']:.0f} files/s, {f['bytes'] / 1e6 / move['work_seconds']:.1f} MB/s, "
+         f"peak RSS {move['peak_rss_mib']:.0f} MiB"),
+        ("  run again: nothing left / rows reset, 0 copied",
+         f"{again['work_seconds']:.1f} s / {resumed['work_seconds']:.1f} s  (peak RSS "
+         f"{again['peak_rss_mib']:.0f} / {resumed['peak_rss_mib']:.0f} MiB)"),
+    ]
+
+
 SECTION_RUNNERS = {
     "launches": (launch_section, "launches/s and p50/p95 against gunicorn on loopback, next to /healthz"),
     "submission": (submission_section, "the educator's submission page with 30 artifacts"),
     "upload": (upload_section, "peak gunicorn worker memory during a streamed upload"),
-    "progress": (progress_section, "the instructor's progress view and CSV"),
+    "progress": (progress_section, "the instructor's progress view and CSV at 500 / 5,000 / 20,000, next to /healthz"),
     "queue": (queue_section, "the assessor queue's first page over 10,000 submitted attempts, next to /healthz"),
+    "reports": (reports_section, "the organizations' report at 500, 5,000 and 20,000 educators, next to /healthz"),
     "release": (release_section, "1,000 decisions released at once: time until the LMS holds every score"),
     "badges": (badges_section, "1,000 badges issued; the public verification page next to /healthz"),
+    "migrate": (migrate_section, "`flask storage migrate --to s3` of 1,000 files: time, rate, peak memory, re-runs"),
 }
 
 

@@ -11,6 +11,9 @@ times in a row next to the trivial page (/healthz) in the same run: p50/p95 as t
 gunicorn logged them. The SQL statements one render runs are counted in-process (Flask's test client on the
 same database, a `before_cursor_execute` listener). Target (issue 7): the queue's p50 within 10× /healthz.
 
+`measure_queue_growth` does the same for one course holding 500, 5,000 and 20,000 submitted attempts (a fresh
+tool each): the queue must cost the same per page whatever its depth.
+
 `seed_assessments` is shared with bench/bulk_release.py.
 """
 
@@ -29,7 +32,7 @@ from sqlalchemy import event, insert
 
 from bench.platform_server import PlatformServer
 from bench.stats import access_log_offset, access_log_times, percentile
-from bench.submission_page import _environment, timed_gets
+from bench.submission_page import _environment, session_gets
 from bench.tool_server import Gunicorn, free_port, set_up_tool, tear_down, tool_environment
 from tests.platform.browser import PlatformBrowser
 from tests.platform.platform import PEOPLE
@@ -117,13 +120,15 @@ def seed_assessments(platform, *, courses: int, per_course: int, mix: tuple[str,
     # People: the organization assessor who launches (the platform's person), three colleagues who score too,
     # and an admin who granted them all.
     person = PEOPLE[ASSESSOR]
-    staff = [{"registration_id": registration.id, "sub": person.sub, "name": person.name,
+    staff = [{"registration_id": registration.id, "issuer": registration.issuer, "sub": person.sub, "name": person.name,
               "given_name": person.given_name, "family_name": person.family_name, "email": person.email,
               "last_launch_at": now}]
-    staff += [{"registration_id": registration.id, "sub": f"bench-assessor-{i}", "name": f"Colleague {i}",
+    staff += [{"registration_id": registration.id, "issuer": registration.issuer,
+               "sub": f"bench-assessor-{i}", "name": f"Colleague {i}",
                "given_name": "Colleague", "family_name": str(i), "email": f"assessor{i}@org.example",
                "last_launch_at": now} for i in range(1, 4)]
-    staff += [{"registration_id": registration.id, "sub": "bench-admin", "name": "Org Admin", "given_name": "Org",
+    staff += [{"registration_id": registration.id, "issuer": registration.issuer,
+               "sub": "bench-admin", "name": "Org Admin", "given_name": "Org",
                "family_name": "Admin", "email": "admin@org.example", "last_launch_at": now}]
     assessor_id, *colleagues, admin_id = _ids(LtiUser, staff)
     db.session.execute(insert(AssessorGrant), [
@@ -154,7 +159,8 @@ def seed_assessments(platform, *, courses: int, per_course: int, mix: tuple[str,
     for c in range(courses):
         for i in range(per_course):
             n = c * per_course + i
-            user_rows.append({"registration_id": registration.id, "sub": f"edu-{n:05d}", "given_name": f"Given{n % 97}",
+            user_rows.append({"registration_id": registration.id, "issuer": registration.issuer,
+                              "sub": f"edu-{n:05d}", "given_name": f"Given{n % 97}",
                               "family_name": f"Family{n:05d}", "name": f"Given{n % 97} Family{n:05d}",
                               "email": f"edu{n}@school.example", "last_launch_at": now - timedelta(days=2)})
             course_of.append(c)
@@ -247,6 +253,7 @@ def seed_assessments(platform, *, courses: int, per_course: int, mix: tuple[str,
         db.session.execute(insert(Scoring), scorings)
     db.session.execute(insert(AssessmentEvent), events)
     db.session.commit()
+    analyze()
 
     counts: dict[str, int] = {}
     for state in states:
@@ -257,6 +264,23 @@ def seed_assessments(platform, *, courses: int, per_course: int, mix: tuple[str,
                             for c in range(courses)],
                   assessment_ids=assessment_ids, states=counts, overdue=overdue,
                   seconds=time.perf_counter() - began)
+
+
+BULK_TABLES = ("lti_user", "lti_membership", "lti_context", "lti_resource_link", "submission_enrollment",
+               "submission_attempt", "assessment_assessment", "assessment_scoring", "assessment_event", "badge_badge")
+
+
+def analyze() -> None:
+    """PostgreSQL: statistics for the bulk-inserted tables now, as autovacuum would give them a production database
+    (without them the planner takes 20,000 rows for a few hundred and picks nested loops)."""
+    from sqlalchemy import text
+
+    from lti_tool.extensions import db
+
+    if db.engine.dialect.name == "postgresql":
+        for table in BULK_TABLES:
+            db.session.execute(text(f"ANALYZE {table}"))
+        db.session.commit()
 
 
 def _by_rank(states_by_rank: list[str], order: list[int]) -> list[str]:
@@ -293,8 +317,8 @@ def launch_assessor(platform, seeded: Seeded) -> tuple[PlatformBrowser, str, str
     return browser, result.ltik, result.url
 
 
-def count_queries(env: dict, path: str, params: dict, rounds: int = 3) -> list[int]:
-    """SQL statements per request, in-process (the tool's app, the same database) after one warm-up request."""
+def count_queries(env: dict, session: requests.Session, path: str, params: dict, rounds: int = 3) -> list[int]:
+    """SQL statements per request, in-process (the tool's app, the same database, the browser's cookies)."""
     with _environment(env):
         from lti_tool import create_app
         from lti_tool.extensions import db
@@ -309,11 +333,13 @@ def count_queries(env: dict, path: str, params: dict, rounds: int = 3) -> list[i
 
         event.listen(engine, "before_cursor_execute", count)
         try:
-            client = app.test_client()
+            client = app.test_client(use_cookies=False)
+            cookies = "; ".join(f"{cookie.name}={cookie.value}" for cookie in session.cookies)
             counts = []
             for round_ in range(rounds):
                 statements.clear()
-                response = client.get(path, query_string=params, base_url=env["BASE_URL"])
+                response = client.get(path, query_string=params, base_url=env["BASE_URL"],
+                                      headers={"Cookie": cookies})
                 if response.status_code != 200:
                     raise RuntimeError(f"in-process GET {path} answered {response.status_code}")
                 if round_:
@@ -342,31 +368,33 @@ def measure_queue(attempts: int = 10_000, courses: int = 50, count: int = 100, *
               f"{seeded.seconds:.1f} s: " + ", ".join(f"{k} {v:,}" for k, v in seeded.states.items())
               + f"; {seeded.overdue:,} overdue", flush=True)
         gunicorn = Gunicorn(env, port, workers, workdir / "gunicorn.log").start()
-        _browser, ltik, landed = launch_assessor(platform, seeded)
+        browser, ltik, landed = launch_assessor(platform, seeded)
+        browser._loopback_cookies_are_secure_contexts()
+        session = browser.session  # launch references are bound to the browser that launched
 
         queue_url = gunicorn.url + "/assessment/"
-        page = requests.get(queue_url, params={"ltik": ltik}, timeout=60)
+        page = session.get(queue_url, params={"ltik": ltik}, timeout=60)
         if page.status_code != 200:
             raise RuntimeError(f"GET /assessment/ answered {page.status_code}: {page.text[:300]}")
         rows = page.text.count("<tr data-assessment-id=")
         open_total = sum(v for k, v in seeded.states.items() if k != "released")
         if rows != 50 or f'id="total-count">{open_total}<' not in page.text:
             raise RuntimeError(f"the queue shows {rows} rows (expected 50) or not the total {open_total}")
-        timed_gets(gunicorn.url + "/healthz", WARMUP * workers)
-        timed_gets(queue_url, WARMUP * workers, {"ltik": ltik})  # every worker: templates, connections
+        session_gets(session, gunicorn.url + "/healthz", WARMUP * workers)
+        session_gets(session, queue_url, WARMUP * workers, {"ltik": ltik})  # every worker: templates, connections
         access_log = gunicorn.log_path.with_suffix(".access.log")
         offset = access_log_offset(access_log)
-        healthz, _ = timed_gets(gunicorn.url + "/healthz", count)
-        latencies, size = timed_gets(queue_url, count, {"ltik": ltik})
-        healthz_after, _ = timed_gets(gunicorn.url + "/healthz", count)  # the trivial page, around the queue
+        healthz, _ = session_gets(session, gunicorn.url + "/healthz", count)
+        latencies, size = session_gets(session, queue_url, count, {"ltik": ltik})
+        healthz_after, _ = session_gets(session, gunicorn.url + "/healthz", count)  # the trivial page, around the queue
         extra = {}
         for label, params in (("overdue only", {"overdue": "1"}), ("page 100", {"page": "100"}),
                               ("single micro-credential", {"state": "all", "microcredential": "1"})):
-            times, _ = timed_gets(queue_url, max(10, count // 5), {"ltik": ltik, **params})
+            times, _ = session_gets(session, queue_url, max(10, count // 5), {"ltik": ltik, **params})
             extra[label] = (percentile(times, 50), percentile(times, 95))
         time.sleep(0.2)  # the access log line is written after the response
         server = access_log_times(access_log, offset, TIMED_PATHS)
-        queries = count_queries(env, "/assessment/", {"ltik": ltik})
+        queries = count_queries(env, session, "/assessment/", {"ltik": ltik})
         trivial = healthz + healthz_after
         return {
             "attempts": len(seeded.assessment_ids), "courses": courses, "states": seeded.states,
@@ -379,6 +407,28 @@ def measure_queue(attempts: int = 10_000, courses: int = 50, count: int = 100, *
         }
     finally:
         tear_down(gunicorn, platform_server, workdir, keep=keep, label="queue bench")
+
+
+GROWTH_SIZES = (500, 5_000, 20_000)
+
+
+def measure_queue_growth(sizes=GROWTH_SIZES, count: int = 50, *, workers: int = 2, keep: bool = False) -> list[dict]:
+    """`measure_queue` for one course at each size (one micro-credential, one assessor's grant)."""
+    results = []
+    for size in sizes:
+        figures = measure_queue(size, 1, count, workers=workers, keep=keep)
+        report_growth(figures)
+        results.append(figures)
+    return results
+
+
+def report_growth(figures: dict) -> None:
+    ratio, ok = verdict(figures)
+    queries = "/".join(str(n) for n in figures["queries"]) or "?"
+    extra = "; ".join(f"{label} {p50 * 1000:.1f} ms" for label, (p50, _p95) in figures["extra"].items())
+    print(f"one course, {figures['attempts']:,} attempts: first page p50 {figures['p50'] * 1000:.1f} ms / p95 "
+          f"{figures['p95'] * 1000:.1f} ms, /healthz p50 {figures['healthz_p50'] * 1000:.1f} ms: {ratio:.1f}x (target "
+          f"<= {TARGET_RATIO:.0f}x: {'PASS' if ok else 'MISS'}); {extra}; {queries} SQL per page", flush=True)
 
 
 def verdict(figures: dict) -> tuple[float, bool]:
@@ -414,8 +464,14 @@ def main(argv=None) -> int:
     parser.add_argument("--courses", type=int, default=50, help="courses they are spread over (default 50)")
     parser.add_argument("--requests", type=int, default=100, help="timed GETs of the first page (default 100)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
+    parser.add_argument("--growth", default=None, metavar="SIZES",
+                        help="instead: one course at each of these sizes, e.g. 500,5000,20000")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")
     args = parser.parse_args(argv)
+    if args.growth:
+        sizes = [int(n) for n in args.growth.split(",")]
+        results = measure_queue_growth(sizes, args.requests, workers=args.workers, keep=args.keep)
+        return 0 if all(verdict(f)[1] for f in results) else 1
     figures = measure_queue(args.attempts, args.courses, args.requests, workers=args.workers, keep=args.keep)
     report(figures)
     return 0 if verdict(figures)[1] else 1

@@ -18,58 +18,20 @@ Target (issue 7): every score in the LMS within 10 s on this 2-CPU machine.
 from __future__ import annotations
 
 import argparse
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-import requests
-
 from bench.assessment_queue import launch_assessor, seed_in_process
 from bench.platform_server import PlatformServer
 from bench.stats import percentile
 from bench.submission_page import _environment, timed_gets
-from bench.tool_server import PROJECT_ROOT, Gunicorn, free_port, set_up_tool, tear_down, tool_environment
+from bench.tool_server import Gunicorn, free_port, set_up_tool, tear_down, tool_environment
+from cluster.hosts import OutboxWorker
 
 TARGET_SECONDS = 10.0
 SCORE_TIMEOUT = 150.0  # give up waiting for the LMS after this long (the section then fails)
-
-
-class OutboxWorker:
-    """`flask --app wsgi worker` in its own session, as production runs it next to gunicorn."""
-
-    def __init__(self, env: dict, log_path: Path):
-        self.env, self.log_path = env, log_path
-        self.process: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 30.0) -> OutboxWorker:
-        log = open(self.log_path, "ab")  # noqa: SIM115  (owned by the child until stop)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "wsgi", "worker"], cwd=PROJECT_ROOT, env=self.env,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the worker exited with {self.process.returncode}:\n{self.log_path.read_text()}")
-            if b"outbox worker running" in self.log_path.read_bytes():
-                return self
-            time.sleep(0.05)
-        raise RuntimeError(f"the worker did not start within {timeout}s:\n{self.log_path.read_text()}")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)  # run_forever stops after its round
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 def completed_scores(services) -> list[dict]:
@@ -115,7 +77,7 @@ def measure_release(assessments: int = 1000, courses: int = 10, *, workers: int 
         print(f"seeded {len(ids):,} assessments ready for release in {courses} courses in {seeded.seconds:.1f} s",
               flush=True)
         gunicorn = Gunicorn(env, port, workers, workdir / "gunicorn.log").start()
-        _browser, ltik, _landed = launch_assessor(platform, seeded)
+        browser, ltik, _landed = launch_assessor(platform, seeded)
         timed_gets(gunicorn.url + "/healthz", 10)
         healthz, _ = timed_gets(gunicorn.url + "/healthz", 50)
         if worker_running:
@@ -126,8 +88,9 @@ def measure_release(assessments: int = 1000, courses: int = 10, *, workers: int 
 
         form = [("ltik", ltik)] + [("assessment_id", str(i)) for i in ids]
         started = time.perf_counter()
-        response = requests.post(gunicorn.url + "/assessment/release", data=form, allow_redirects=False,
-                                 timeout=300)
+        # the launching browser's own session: a launch reference is bound to the browser that launched
+        response = browser.session.post(gunicorn.url + "/assessment/release", data=form, allow_redirects=False,
+                                        timeout=300)
         posted = time.perf_counter() - started
         if response.status_code != 303 or "skipped" in response.headers.get("Location", ""):
             raise RuntimeError(f"POST /assessment/release answered {response.status_code} after {posted:.1f} s "

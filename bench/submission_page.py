@@ -95,19 +95,24 @@ def add_artifacts(tool_url: str, ltik: str, attempt_id: int, plan: list[dict]) -
     session.close()
 
 
-def timed_gets(url: str, count: int, params: dict | None = None) -> tuple[list[float], int]:
-    """`count` GETs in a row over one keep-alive session: (latencies, size of the last body)."""
-    session = requests.Session()
+def session_gets(session: requests.Session, url: str, count: int, params: dict | None = None):
+    """`count` GETs in a row over a keep-alive session (a browser's, with its cookies): (latencies, size of the last
+    body); RuntimeError on any answer but 200."""
     latencies, size = [], 0
     for _ in range(count):
         started = time.perf_counter()
-        response = session.get(url, params=params, timeout=30)
+        response = session.get(url, params=params, timeout=120)
         latencies.append(time.perf_counter() - started)
         if response.status_code != 200:
             raise RuntimeError(f"GET {url} answered {response.status_code}: {response.text[:300]}")
         size = len(response.content)
-    session.close()
     return latencies, size
+
+
+def timed_gets(url: str, count: int, params: dict | None = None) -> tuple[list[float], int]:
+    """`count` GETs in a row over one new keep-alive session: (latencies, size of the last body)."""
+    with requests.Session() as session:
+        return session_gets(session, url, count, params)
 
 
 @contextmanager

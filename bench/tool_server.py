@@ -44,10 +44,16 @@ def tool_environment(workdir: Path, port: int) -> dict:
     return env
 
 
-def flask(env: dict, *args: str) -> str:
-    """Run `flask --app wsgi ...` with the tool's environment; fail loudly."""
+def flask(env: dict, *args: str, timeout: float = 300) -> str:
+    """Run `flask --app wsgi ...` with the tool's environment; fail loudly, also when it runs over `timeout` seconds
+    (killed then: a hung command must not hang the bench or CI)."""
     command = [sys.executable, "-m", "flask", "--app", "wsgi", *args]
-    result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    try:
+        result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as expired:
+        output = [part.decode(errors="replace") if isinstance(part, bytes) else part or ""
+                  for part in (expired.stdout, expired.stderr)]  # bytes here, whatever `text` says
+        raise RuntimeError(f"{' '.join(args)} did not finish within {timeout:g}s:\n" + "\n".join(output)) from None
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result.stdout.strip()

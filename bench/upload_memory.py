@@ -1,9 +1,11 @@
-"""`python -m bench.upload_memory [--size BYTES]`: a worker's memory while it receives a 1 GiB video.
+"""`python -m bench.upload_memory [--size BYTES] [--storage local|s3]`: a worker's memory during a 1 GiB upload.
 
 The tool runs as production runs it (gunicorn, one sync worker, bench/tool_server.py); the independent
 platform launches an educator on a bound activity; a generated MP4-looking body (an `ftyp` box, then
 zeros, produced on the fly so the client stays flat too) streams to the raw upload endpoint
 (`POST /artifacts/upload`) while the worker's VmRSS is read from /proc every 50 ms.
+With `--storage s3` the file streams on to an S3 endpoint (moto in server mode on loopback, tests/s3_server.py) in
+multipart parts of S3_PART_SIZE: only the web worker's memory is measured (moto keeps the object its own way).
 The issue's target: the worker's memory stays flat (the delta is a few MiB, not the file's size).
 """
 
@@ -108,14 +110,22 @@ def _launch_educator(platform) -> tuple[PlatformBrowser, str, int]:
     return browser, ltik, _attempt_id(result.response)
 
 
-def measure_upload_peak_memory(size_bytes: int = GiB, *, keep: bool = False) -> dict:
+def measure_upload_peak_memory(size_bytes: int = GiB, *, keep: bool = False, storage: str = "local") -> dict:
     """Upload `size_bytes` to a gunicorn worker and report its RSS: baseline, peak, delta (MiB), seconds, MB/s."""
     workdir = Path(tempfile.mkdtemp(prefix="mcb-upload-bench-"))
     port = free_port()
     env = tool_environment(workdir, port)
     env["UPLOAD_MAX_BYTES_VIDEO"] = str(max(size_bytes, GiB))
-    platform_server = gunicorn = None
+    platform_server = gunicorn = s3_server = None
     try:
+        if storage == "s3":
+            from tests.s3_server import S3Server
+
+            s3_server = S3Server(log_path=workdir / "moto.log").start()
+            s3_server.client().create_bucket(Bucket=BUCKET)
+            env.update(s3_server.settings(BUCKET))
+            # moto on loopback takes a few MB/s: more than gunicorn's 60 s for the whole 1 GiB request
+            env["GUNICORN_TIMEOUT"] = "1200"
         platform_server = PlatformServer(env["BASE_URL"]).start()
         platform = platform_server.platform
         set_up_tool(env, platform, catalog=True)
@@ -142,8 +152,11 @@ def measure_upload_peak_memory(size_bytes: int = GiB, *, keep: bool = False) -> 
         answer = response.json()
         if answer["size"] != size_bytes:
             raise RuntimeError(f"stored {answer['size']} bytes of {size_bytes}")
+        if s3_server is not None:
+            _check_in_bucket(s3_server.client(), size_bytes, answer["sha256"])
         peak = max(samples + [baseline])
         return {
+            "storage": storage,
             "size_bytes": size_bytes,
             "baseline_rss_mib": baseline / 1024,
             "peak_rss_mib": peak / 1024,
@@ -155,25 +168,39 @@ def measure_upload_peak_memory(size_bytes: int = GiB, *, keep: bool = False) -> 
         }
     finally:
         tear_down(gunicorn, platform_server, workdir, keep=keep, label="upload bench")
+        if s3_server is not None:
+            s3_server.stop()
+
+
+BUCKET = "upload-bench"
+
+
+def _check_in_bucket(client, size_bytes: int, sha256: str) -> None:
+    (item,) = client.list_objects_v2(Bucket=BUCKET)["Contents"]
+    head = client.head_object(Bucket=BUCKET, Key=item["Key"])
+    if (head["ContentLength"], head["Metadata"].get("sha256")) != (size_bytes, sha256):
+        raise RuntimeError(f"the bucket holds {head['ContentLength']} bytes, sha256 {head['Metadata']}")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.upload_memory", description=__doc__)
     parser.add_argument("--size", type=int, default=GiB, help="bytes to upload (default 1 GiB)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database, file)")
+    parser.add_argument("--storage", choices=("local", "s3"), default="local", help="where the file goes")
     args = parser.parse_args(argv)
-    report(measure_upload_peak_memory(args.size, keep=args.keep))
+    report(measure_upload_peak_memory(args.size, keep=args.keep, storage=args.storage))
     return 0
 
 
 def report(figures: dict) -> None:
-    print(f"upload of {figures['size_bytes'] / MiB:,.0f} MiB to one gunicorn sync worker "
+    where = "an S3 bucket (moto), multipart" if figures["storage"] == "s3" else "local disk"
+    print(f"upload of {figures['size_bytes'] / MiB:,.0f} MiB to one gunicorn sync worker, stored on {where} "
           f"(raw body, POST /artifacts/upload), VmRSS sampled every {SAMPLE_SECONDS * 1000:.0f} ms "
           f"({figures['samples']} samples):")
     print(f"  worker RSS baseline {figures['baseline_rss_mib']:.1f} MiB, peak {figures['peak_rss_mib']:.1f} MiB, "
           f"delta {figures['delta_mib']:+.1f} MiB")
-    print(f"  {figures['seconds']:.1f} s, {figures['mb_per_second']:.0f} MB/s (client, loopback, SHA-256 and fsync "
-          "included)")
+    print(f"  {figures['seconds']:.1f} s, {figures['mb_per_second']:.0f} MB/s (client, loopback, SHA-256 and "
+          f"{'the S3 requests' if figures['storage'] == 's3' else 'fsync'} included)")
 
 
 if __name__ == "__main__":

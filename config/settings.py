@@ -53,8 +53,19 @@ class Base:
     CATALOG_FILE = str(PROJECT_ROOT / "config" / "catalog.yaml")
 
     # Uploads: local disk by default (lti_tool/core/storage.py says how another backend plugs in)
-    STORAGE_BACKEND = "local"
+    STORAGE_BACKEND = "local"  # or "s3": S3-compatible object storage (lti_tool/core/s3_storage.py)
     UPLOAD_DIR: str | None = None  # None: <instance>/uploads
+    S3_ENDPOINT_URL: str | None = None  # None: AWS itself; else MinIO, Ceph, moto… (http(s)://host:port)
+    S3_BUCKET: str | None = None  # required with STORAGE_BACKEND=s3 (the app refuses to start without it)
+    S3_REGION = "us-east-1"
+    S3_ACCESS_KEY_ID: str | None = None  # None: boto3's own chain (instance role, ~/.aws, AWS_* variables)
+    S3_SECRET_ACCESS_KEY: str | None = None
+    S3_ADDRESSING_STYLE: str | None = None  # "path" | "virtual"; None: path with an endpoint URL, else virtual
+    STORAGE_URL_LIFETIME = 300  # seconds a presigned download or playback URL lives
+    S3_PART_SIZE = 8 * 1024 * 1024  # one multipart part, held in memory while uploading (S3's minimum is 5 MiB)
+    S3_CONNECT_TIMEOUT = 3  # seconds; with S3_READ_TIMEOUT and S3_MAX_ATTEMPTS, how long a request may hang on a
+    S3_READ_TIMEOUT = 15  # bucket that does not answer (keep attempts x (connect + read) under GUNICORN_TIMEOUT)
+    S3_MAX_ATTEMPTS = 2  # tries per S3 request (/readyz tries once, with S3_CONNECT_TIMEOUT for both timeouts)
     UPLOAD_MAX_BYTES_VIDEO = 1024 * 1024 * 1024  # video and audio files
     UPLOAD_MAX_BYTES_OTHER = 50 * 1024 * 1024  # documents and images
 
@@ -98,6 +109,7 @@ class Base:
     ASSESSMENT_CLAIM_MINUTES = 120  # an opened submission stays the assessor's own this long after each save
     ASSESSOR_ACTIVE_DAYS = 60  # a resubmission returns to its assessor if they launched the tool this recently
     ASSESSMENT_QUEUE_PAGE_SIZE = 50
+    REPORT_PAGE_SIZE = 50  # rows per page of the report's follow-up list and badges (the CSV exports have all)
 
     DEMO_ENABLED = False
     # How many proxies (nginx, a load balancer) stand in front of the app: their X-Forwarded-For and -Proto are
@@ -176,9 +188,21 @@ ENVIRONMENT_SETTINGS = {
     "DEMO_ENABLED": ("DEMO_ENABLED", lambda v: v.lower() in ("1", "true", "yes")),
     "STORAGE_BACKEND": ("STORAGE_BACKEND", str),
     "UPLOAD_DIR": ("UPLOAD_DIR", str),
+    "S3_ENDPOINT_URL": ("S3_ENDPOINT_URL", str),
+    "S3_BUCKET": ("S3_BUCKET", str),
+    "S3_REGION": ("S3_REGION", str),
+    "S3_ACCESS_KEY_ID": ("S3_ACCESS_KEY_ID", str),
+    "S3_SECRET_ACCESS_KEY": ("S3_SECRET_ACCESS_KEY", str),
+    "S3_ADDRESSING_STYLE": ("S3_ADDRESSING_STYLE", str),
+    "STORAGE_URL_LIFETIME": ("STORAGE_URL_LIFETIME", int),
+    "S3_PART_SIZE": ("S3_PART_SIZE", int),
+    "S3_CONNECT_TIMEOUT": ("S3_CONNECT_TIMEOUT", float),
+    "S3_READ_TIMEOUT": ("S3_READ_TIMEOUT", float),
+    "S3_MAX_ATTEMPTS": ("S3_MAX_ATTEMPTS", int),
     "UPLOAD_MAX_BYTES_VIDEO": ("UPLOAD_MAX_BYTES_VIDEO", int),
     "UPLOAD_MAX_BYTES_OTHER": ("UPLOAD_MAX_BYTES_OTHER", int),
     "OUTBOX_SEND_THREADS": ("OUTBOX_SEND_THREADS", int),
+    "OUTBOX_BATCH_SIZE": ("OUTBOX_BATCH_SIZE", int),
     "OUTBOX_POLL_SECONDS": ("OUTBOX_POLL_SECONDS", float),
     "OUTBOX_LEASE_SECONDS": ("OUTBOX_LEASE_SECONDS", float),
     "OUTBOX_REFUSED_RETRY_SECONDS": ("OUTBOX_REFUSED_RETRY_SECONDS", float),

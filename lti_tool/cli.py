@@ -1,4 +1,4 @@
-"""Flask commands: `flask --app wsgi platforms|keys|catalog|worker ...`."""
+"""Flask commands: `flask --app wsgi platforms|keys|catalog|worker|storage ...`."""
 
 from __future__ import annotations
 
@@ -58,7 +58,8 @@ def init_app(app: Flask) -> None:
     from lti_tool.demo.cli import demo_cli
     from lti_tool.gradebook.cli import worker_command
     from lti_tool.lti import registration_cli  # noqa: F401  (adds to platforms_cli)
+    from lti_tool.submissions.cli import storage_cli
 
-    for group in (platforms_cli, keys_cli, catalog_cli, demo_cli):
+    for group in (platforms_cli, keys_cli, catalog_cli, demo_cli, storage_cli):
         app.cli.add_command(group)
     app.cli.add_command(worker_command)

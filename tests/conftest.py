@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 
 import pytest
 from werkzeug.serving import make_server
@@ -90,6 +91,20 @@ def _clean_state(request):
 
 
 @pytest.fixture
+def empty_database_url(tmp_path):
+    """The URL of an empty database of the test's own: a SQLite file, or a schema of its own on the PostgreSQL of
+    DATABASE_URL (dropped afterwards). For tests that build a schema themselves (migrations, readiness)."""
+    from cluster.schemas import own_schema
+
+    environment_url = os.environ.get("DATABASE_URL") or ""
+    if not environment_url.startswith(("postgres://", "postgresql")):
+        yield f"sqlite:///{tmp_path / 'empty.sqlite'}"
+        return
+    with own_schema(environment_url, "empty") as url:
+        yield url
+
+
+@pytest.fixture
 def app_context(app):
     with app.app_context():
         yield app
@@ -129,6 +144,44 @@ def live_tool(app):
     app.config["BASE_URL"] = server.url
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """moto in server mode on loopback for the session; skipped when it cannot start, unless REQUIRE_S3=1."""
+    from tests.s3_server import S3Server, started_or_skipped
+
+    server = started_or_skipped(S3Server(log_path=tmp_path_factory.mktemp("s3") / "moto.log"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_settings(s3_server):
+    """The settings of a fresh, empty bucket of the session's S3 server (deleted after the test)."""
+    from tests.s3_server import empty_bucket
+
+    if s3_server.process is None:  # a test stopped it ("the bucket is down"); it comes back empty
+        s3_server.start()
+    bucket = f"test-{uuid.uuid4().hex[:16]}"
+    client = s3_server.client()
+    client.create_bucket(Bucket=bucket)
+    yield s3_server.settings(bucket)
+    if s3_server.process is None:
+        s3_server.start()
+    elif bucket in {b["Name"] for b in client.list_buckets()["Buckets"]}:
+        empty_bucket(client, bucket)
+
+
+@pytest.fixture
+def s3_app(app, s3_settings):
+    """The session's app keeping new files in a fresh bucket (STORAGE_BACKEND=s3), restored afterwards."""
+    saved = {name: app.config.get(name) for name in s3_settings}
+    app.config.update(s3_settings)
+    app.extensions["storages"].pop("s3", None)  # built again, for this bucket
+    yield app
+    app.config.update(saved)
+    app.extensions["storages"].pop("s3", None)
 
 
 @pytest.fixture
@@ -172,6 +225,20 @@ def running_term(app, catalog):
     """The sample term moved around today, so tests do not age."""
     with app.app_context():
         move_terms_around_today()
+
+
+FAR_ZONE = "Pacific/Auckland"  # UTC+13 in December, +12 in June: far from UTC and from the test machine
+
+
+@pytest.fixture
+def auckland_term(app, running_term):
+    """Every term of the catalog runs in Pacific/Auckland, so a time shown in any other zone could not pass for it."""
+    from lti_tool.catalog.models import Term
+
+    with app.app_context():
+        for term in db.session.scalars(db.select(Term)):
+            term.time_zone = FAR_ZONE
+        db.session.commit()
 
 
 @pytest.fixture

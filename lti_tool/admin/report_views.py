@@ -6,14 +6,15 @@ an admin sees the course they launched from. Nobody else sees a report.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 
 from lti_tool.admin import reports
 from lti_tool.catalog.services import current_term
 from lti_tool.core.dates import zone_note, zone_of
 from lti_tool.core.errors import NotAllowed
+from lti_tool.core.ids import parse_id
 from lti_tool.core.models import utcnow
-from lti_tool.core.spreadsheets import csv_download
+from lti_tool.core.spreadsheets import csv_stream_download
 from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch, require_duty
 
@@ -41,9 +42,15 @@ def _zone_term(chosen):
     return chosen or current_term()
 
 
-def _csv(text: str, what: str, term) -> Response:
+def _csv(header, rows, what: str, term) -> Response:
+    """Rows streamed as a CSV download (read while they are sent: memory stays flat for any number of rows)."""
     stamp = utcnow().strftime("%Y-%m-%d")
-    return csv_download(text, f"{what}-{term.key if term else 'all-terms'}-{stamp}.csv")
+    return csv_stream_download(header, rows, f"{what}-{term.key if term else 'all-terms'}-{stamp}.csv")
+
+
+def _page_arg(name: str) -> int:
+    """A page number from the query string; anything else (missing, 0, letters, a sign) is the first page."""
+    return parse_id(request.args.get(name)) or 1
 
 
 @bp.get("/admin/reports")
@@ -51,7 +58,8 @@ def _csv(text: str, what: str, term) -> Response:
 def index():
     """The figures as a table and a chart, then the educators to follow up."""
     scope, terms, chosen = _scope()
-    report = reports.build_report(scope)
+    report = reports.build_report(scope, page_size=current_app.config["REPORT_PAGE_SIZE"],
+                                  follow_up_page=_page_arg("page"), badges_page=_page_arg("badges_page"))
     bars, chart_height = reports.chart_bars(report.lines)
     zone_term = _zone_term(chosen)
     launch = current_launch()
@@ -80,7 +88,7 @@ def index():
 def summary_csv():
     """The figures per micro-credential and term, as a CSV download."""
     scope, _, chosen = _scope()
-    return _csv(reports.summary_csv(reports.build_report(scope)), "report", chosen)
+    return _csv(reports.SUMMARY_HEADER, reports.summary_rows(reports.report_lines(scope)), "report", chosen)
 
 
 @bp.get("/admin/reports/follow-up.csv")
@@ -88,7 +96,7 @@ def summary_csv():
 def follow_up_csv():
     """The educators who have not earned yet, with their contact, as a CSV download."""
     scope, _, chosen = _scope()
-    return _csv(reports.follow_up_csv(reports.build_report(scope)), "follow-up", chosen)
+    return _csv(reports.FOLLOW_UP_HEADER, reports.follow_up_rows(scope), "follow-up", chosen)
 
 
 @bp.get("/admin/reports/badges.csv")
@@ -96,4 +104,5 @@ def follow_up_csv():
 def badges_csv():
     """The educators' badges, when each was issued and whether it was revoked, as a CSV download."""
     scope, _, chosen = _scope()
-    return _csv(reports.badges_csv(reports.build_report(scope), zone_of(_zone_term(chosen))), "badges", chosen)
+    time_zone = zone_of(_zone_term(chosen))
+    return _csv(reports.BADGES_HEADER, reports.badge_rows(scope, time_zone), "badges", chosen)

@@ -1,7 +1,9 @@
 """Reports for organizations: per micro-credential and term, how far educators got, and whom to follow up.
 
-Three queries whatever the number of educators: the enrollments in scope (each with its person, course and
-attempt summary), the assessments of that scope, and its badges. Everything else is counted here.
+Counted in SQL, so a page costs the same for 500 educators as for 20,000: one query gives every figure of
+every line (each enrollment's attempts and assessments summed per enrollment, then per line), one the median
+times to decision; the follow-up list and the badges are read one page at a time, and their CSV exports are
+streamed row by row from a chunked query.
 
 Each enrollment stands in exactly one place, so the figures add up and the chart can stack them:
 earned (a released *Earned*) › in assessment (a submitted attempt not released yet) › not yet (the latest
@@ -12,18 +14,18 @@ the time to decision runs from submission to release.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from statistics import median
 
-from sqlalchemy import func
+from sqlalchemy import and_, case, func, or_
 
 from lti_tool.assessment.models import Assessment, Decision
 from lti_tool.badges.models import Badge, BadgeStatus
 from lti_tool.catalog.models import MicroCredential, Term
 from lti_tool.core.dates import local_iso
+from lti_tool.core.db import text_order
 from lti_tool.core.models import utcnow
-from lti_tool.core.spreadsheets import csv_text
 from lti_tool.extensions import db
 from lti_tool.lti.models import Context, Deployment, LtiUser, ResourceLink
 from lti_tool.submissions.models import Attempt, Enrollment
@@ -40,6 +42,7 @@ STANDING_LABELS = {
     IN_ASSESSMENT: "In assessment",
     NOT_SUBMITTED: "Not submitted",
 }
+CSV_CHUNK = 500  # rows fetched at a time while an export streams
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,14 @@ class ReportScope:
             statement = statement.where(Enrollment.term_id == self.term_id)
         return statement
 
+    def enrollments(self, statement):
+        """`statement` (which reads Enrollment) narrowed to the scope's enrollments."""
+        return self.where(
+            statement.join(ResourceLink, ResourceLink.id == Enrollment.resource_link_id)
+            .join(Context, Context.id == ResourceLink.context_id)
+            .join(Deployment, Deployment.id == Context.deployment_id)
+        )
+
 
 @dataclass
 class ReportLine:
@@ -74,23 +85,17 @@ class ReportLine:
     in_assessment: int = 0
     resubmitted: int = 0
     overdue: int = 0
-    decision_seconds: list[float] = field(default_factory=list, repr=False)
+    decided: int = 0  # how many released decisions the median rests on
+    median_seconds: float | None = None
 
     @property
     def not_submitted(self) -> int:
         return self.enrolled - self.earned - self.not_yet - self.in_assessment
 
     @property
-    def decided(self) -> int:
-        """How many released decisions the median rests on."""
-        return len(self.decision_seconds)
-
-    @property
     def median_days_to_decision(self) -> float | None:
         """Median time from submission to release, in days (None: nothing released yet)."""
-        if not self.decision_seconds:
-            return None
-        return median(self.decision_seconds) / 86400
+        return None if self.median_seconds is None else self.median_seconds / 86400
 
     def count(self, standing: str) -> int:
         return getattr(self, standing)
@@ -132,12 +137,28 @@ class EarnedBadge:
         return self.status == BadgeStatus.AWAITING_EMAIL
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of a long list: its rows, how many there are in all, which page of how many."""
+
+    rows: list
+    total: int
+    number: int
+    pages: int
+    size: int
+
+    @property
+    def first(self) -> int:
+        """The position (from 1) of the page's first row."""
+        return (self.number - 1) * self.size + 1
+
+
 @dataclass
 class Report:
     lines: list[ReportLine]
-    follow_up: list[FollowUp]
+    follow_up: Page
+    badges: Page
     generated_at: datetime
-    badges: list[EarnedBadge] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
@@ -148,138 +169,206 @@ def _display_name(name, given_name, family_name) -> str:
     return name or " ".join(p for p in (given_name, family_name) if p) or "Unnamed user"
 
 
-def _standing(assessments: list) -> str:
-    """Where one enrollment stands, from its assessments (in attempt order)."""
-    if any(a.released_at is not None and a.decision == Decision.EARNED for a in assessments):
-        return EARNED
-    if any(a.released_at is None for a in assessments):
-        return IN_ASSESSMENT
-    if any(a.released_at is not None for a in assessments):
-        return NOT_YET
-    return NOT_SUBMITTED
+def _display_name_sql():
+    """`_display_name` in SQL, to sort by."""
+    full = func.trim(func.coalesce(LtiUser.given_name, "") + " " + func.coalesce(LtiUser.family_name, ""))
+    return func.coalesce(func.nullif(LtiUser.name, ""), func.nullif(full, ""), "Unnamed user")
 
 
-def build_report(scope: ReportScope, *, now: datetime | None = None) -> Report:
-    """The figures per micro-credential and term, and the follow-up list, for one platform or course."""
-    now = now or utcnow()
-    attempts = (
+def _seconds_between(later, earlier):
+    """SQL: the seconds from `earlier` to `later` (SQLite keeps times as text: through julianday)."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+    return func.extract("epoch", later - earlier)
+
+
+def _per_enrollment(scope: ReportScope, now: datetime):
+    """Each enrollment of the scope with its attempts and assessments summed up: one row per enrollment (an
+    enrollment without attempts too)."""
+    released = Assessment.released_at.is_not(None)
+    unreleased = and_(Assessment.id.is_not(None), Assessment.released_at.is_(None))
+    return scope.enrollments(
         db.select(
-            Attempt.enrollment_id,
+            Enrollment.id.label("enrollment_id"), Enrollment.microcredential_id, Enrollment.term_id,
             func.max(Attempt.number).label("latest_number"),
-            func.count(Attempt.submitted_at).label("submitted_count"),
+            func.count(Attempt.submitted_at).label("submitted"),
+            func.count(Assessment.id).label("assessed"),
+            func.max(case((and_(released, Assessment.decision == Decision.EARNED), 1), else_=0)).label("has_earned"),
+            func.max(case((unreleased, 1), else_=0)).label("has_open"),
+            func.count(Assessment.released_at).label("released"),
+            func.sum(case((and_(unreleased, Assessment.due_at < now), 1), else_=0)).label("overdue"),
         )
-        .group_by(Attempt.enrollment_id)
-        .subquery()
-    )
-    enrollments = db.session.execute(
-        scope.where(
-            db.select(
-                Enrollment.id, Enrollment.microcredential_id, Enrollment.term_id,
-                MicroCredential.title.label("microcredential_title"), MicroCredential.position.label("mc_position"),
-                Term.title.label("term_title"), Term.position.label("term_position"),
-                LtiUser.name, LtiUser.given_name, LtiUser.family_name, LtiUser.email,
-                Context.title.label("course_title"), Context.label.label("course_label"),
-                Context.context_id.label("course_id"),
-                attempts.c.latest_number, attempts.c.submitted_count,
-            )
-            .join(MicroCredential, MicroCredential.id == Enrollment.microcredential_id)
-            .join(Term, Term.id == Enrollment.term_id)
-            .join(LtiUser, LtiUser.id == Enrollment.user_id)
-            .join(ResourceLink, ResourceLink.id == Enrollment.resource_link_id)
-            .join(Context, Context.id == ResourceLink.context_id)
-            .join(Deployment, Deployment.id == Context.deployment_id)
-            .outerjoin(attempts, attempts.c.enrollment_id == Enrollment.id)
-        )
-    ).all()
-    assessed = db.session.execute(
-        scope.where(
-            db.select(
-                Attempt.enrollment_id, Assessment.decision, Assessment.submitted_at, Assessment.released_at,
-                Assessment.due_at,
-            )
-            .select_from(Assessment)
-            .join(Attempt, Attempt.id == Assessment.attempt_id)
-            .join(Enrollment, Enrollment.id == Attempt.enrollment_id)
-            .join(Context, Context.id == Assessment.context_id)
-            .join(Deployment, Deployment.id == Context.deployment_id)
-            .order_by(Assessment.attempt_number)
-        )
-    ).all()
-    by_enrollment: dict[int, list] = {}
-    for row in assessed:
-        by_enrollment.setdefault(row.enrollment_id, []).append(row)
+        .select_from(Enrollment)
+        .outerjoin(Attempt, Attempt.enrollment_id == Enrollment.id)
+        .outerjoin(Assessment, Assessment.attempt_id == Attempt.id)
+    ).group_by(Enrollment.id, Enrollment.microcredential_id, Enrollment.term_id).subquery("per_enrollment")
 
-    lines: dict[tuple[int, int], ReportLine] = {}
-    order: dict[tuple[int, int], tuple] = {}
-    follow_up: list[tuple[tuple, FollowUp]] = []
-    for e in enrollments:
-        key = (e.microcredential_id, e.term_id)
-        line = lines.get(key)
-        if line is None:
-            line = lines[key] = ReportLine(e.microcredential_id, e.microcredential_title, e.term_id, e.term_title)
-            order[key] = (e.mc_position, e.microcredential_title, e.term_position, e.term_title)
-        mine = by_enrollment.get(e.id, [])
-        standing = _standing(mine)
-        line.enrolled += 1
-        if standing != NOT_SUBMITTED:  # not_submitted is what remains of `enrolled`
-            setattr(line, standing, line.count(standing) + 1)
-        if (e.submitted_count or 0) > 0 or mine:
-            line.submitted += 1
-        if (e.latest_number or 0) >= 2:
-            line.resubmitted += 1
-        for a in mine:
-            if a.released_at is not None:
-                line.decision_seconds.append((a.released_at - a.submitted_at).total_seconds())
-            elif a.due_at < now:
-                line.overdue += 1
-        if standing != EARNED:
-            name = _display_name(e.name, e.given_name, e.family_name)
-            follow_up.append((
-                (*order[key], name.casefold(), e.email or ""),
-                FollowUp(name=name, email=e.email or "", microcredential_title=e.microcredential_title,
-                         term_title=e.term_title, course=e.course_title or e.course_label or e.course_id,
-                         standing=standing, attempt_number=e.latest_number),
-            ))
-    return Report(
-        lines=[lines[key] for key in sorted(lines, key=order.__getitem__)],
-        follow_up=[item for _, item in sorted(follow_up, key=lambda pair: pair[0])],
-        generated_at=now,
-        badges=_badges(scope, order),
+
+def _standing(summary):
+    """SQL: where one enrollment stands, from its summary (`_per_enrollment`)."""
+    return case(
+        (summary.c.has_earned == 1, EARNED),
+        (summary.c.has_open == 1, IN_ASSESSMENT),
+        (summary.c.released > 0, NOT_YET),
+        else_=NOT_SUBMITTED,
     )
 
 
-def _badges(scope: ReportScope, order: dict[tuple[int, int], tuple]) -> list[EarnedBadge]:
-    """The scope's badges in the report's order (micro-credential and term, then name), in one query."""
+def _line_order():
+    return (MicroCredential.position, MicroCredential.title, Term.position, Term.title)
+
+
+def report_lines(scope: ReportScope, *, now: datetime | None = None) -> list[ReportLine]:
+    """The figures per micro-credential and term, in two queries whatever the number of educators."""
+    now = now or utcnow()
+    summary = _per_enrollment(scope, now)
+    standing = _standing(summary)
+
+    def how_many(condition):
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
     rows = db.session.execute(
-        scope.where(
-            db.select(
-                Enrollment.microcredential_id, Enrollment.term_id,
-                MicroCredential.title.label("microcredential_title"), Term.title.label("term_title"),
-                LtiUser.name, LtiUser.given_name, LtiUser.family_name, LtiUser.email,
-                Context.title.label("course_title"), Context.label.label("course_label"),
-                Context.context_id.label("course_id"),
-                Badge.status, Badge.issued_at, Badge.revoked_at,
-            )
-            .select_from(Badge)
-            .join(Enrollment, Enrollment.id == Badge.enrollment_id)
-            .join(MicroCredential, MicroCredential.id == Enrollment.microcredential_id)
-            .join(Term, Term.id == Enrollment.term_id)
-            .join(LtiUser, LtiUser.id == Badge.user_id)
-            .join(ResourceLink, ResourceLink.id == Enrollment.resource_link_id)
-            .join(Context, Context.id == ResourceLink.context_id)
-            .join(Deployment, Deployment.id == Context.deployment_id)
+        db.select(
+            summary.c.microcredential_id, summary.c.term_id, MicroCredential.title.label("mc_title"),
+            Term.title.label("term_title"),
+            func.count().label("enrolled"),
+            how_many(or_(summary.c.submitted > 0, summary.c.assessed > 0)).label("submitted"),
+            how_many(standing == EARNED).label("earned"),
+            how_many(standing == NOT_YET).label("not_yet"),
+            how_many(standing == IN_ASSESSMENT).label("in_assessment"),
+            how_many(summary.c.latest_number >= 2).label("resubmitted"),
+            func.coalesce(func.sum(summary.c.overdue), 0).label("overdue"),
+            func.coalesce(func.sum(summary.c.released), 0).label("decided"),
         )
+        .select_from(summary)
+        .join(MicroCredential, MicroCredential.id == summary.c.microcredential_id)
+        .join(Term, Term.id == summary.c.term_id)
+        .group_by(summary.c.microcredential_id, summary.c.term_id, *_line_order())
+        .order_by(*_line_order())
     ).all()
-    badges = []
-    for r in rows:
-        name = _display_name(r.name, r.given_name, r.family_name)
-        place = order.get((r.microcredential_id, r.term_id)) or (0, r.microcredential_title, 0, r.term_title)
-        key = (*place, name.casefold(), r.email or "")
-        badges.append((key, EarnedBadge(
-            name=name, email=r.email or "", microcredential_title=r.microcredential_title, term_title=r.term_title,
-            course=r.course_title or r.course_label or r.course_id, status=r.status, issued_at=r.issued_at,
-            revoked_at=r.revoked_at)))
-    return [badge for _, badge in sorted(badges, key=lambda pair: pair[0])]
+    medians = _median_seconds(scope)
+    return [
+        ReportLine(r.microcredential_id, r.mc_title, r.term_id, r.term_title, enrolled=r.enrolled,
+                   submitted=r.submitted, earned=r.earned, not_yet=r.not_yet, in_assessment=r.in_assessment,
+                   resubmitted=r.resubmitted, overdue=r.overdue, decided=r.decided,
+                   median_seconds=medians.get((r.microcredential_id, r.term_id)))
+        for r in rows
+    ]
+
+
+def _median_seconds(scope: ReportScope) -> dict[tuple[int, int], float]:
+    """The median seconds from submission to release per micro-credential and term: the middle row (the mean of
+    the two middle rows for an even count) of the released decisions in order, by window functions that
+    PostgreSQL and SQLite both have."""
+    seconds = _seconds_between(Assessment.released_at, Assessment.submitted_at)
+    line = (Enrollment.microcredential_id, Enrollment.term_id)
+    ranked = scope.enrollments(
+        db.select(
+            *line, seconds.label("seconds"),
+            func.row_number().over(partition_by=line, order_by=seconds).label("position"),
+            func.count().over(partition_by=line).label("decided"),
+        )
+        .select_from(Assessment)
+        .join(Attempt, Attempt.id == Assessment.attempt_id)
+        .join(Enrollment, Enrollment.id == Attempt.enrollment_id)
+        .where(Assessment.released_at.is_not(None))
+    ).subquery("ranked")
+    middle = ranked.c.position.between((ranked.c.decided + 1) // 2, (ranked.c.decided + 2) // 2)
+    rows = db.session.execute(
+        db.select(ranked.c.microcredential_id, ranked.c.term_id, func.avg(ranked.c.seconds))
+        .where(middle).group_by(ranked.c.microcredential_id, ranked.c.term_id)
+    ).all()
+    return {(mc, term): float(value) for mc, term, value in rows}
+
+
+def build_report(scope: ReportScope, *, page_size: int, follow_up_page: int = 1, badges_page: int = 1,
+                 now: datetime | None = None) -> Report:
+    """The figures, one page of the follow-up list and one of the badges, for one platform or course."""
+    now = now or utcnow()
+    lines = report_lines(scope, now=now)
+    not_earned = sum(line.enrolled - line.earned for line in lines)  # the follow-up list's length
+    return Report(
+        lines=lines,
+        follow_up=_page(follow_up_query(scope, now), not_earned, follow_up_page, page_size, _follow_up),
+        badges=_page(badges_query(scope), _badge_count(scope), badges_page, page_size, _badge),
+        generated_at=now,
+    )
+
+
+def _page(query, total: int, number: int, size: int, make) -> Page:
+    """Page `number` of `query`, read with LIMIT and OFFSET (a page beyond the end is the last one)."""
+    pages = max(1, -(-total // size))
+    number = min(max(number, 1), pages)
+    rows = db.session.execute(query.offset((number - 1) * size).limit(size)).all() if total else []
+    return Page(rows=[make(r) for r in rows], total=total, number=number, pages=pages, size=size)
+
+
+def _person_columns():
+    return (
+        MicroCredential.title.label("microcredential_title"), Term.title.label("term_title"),
+        LtiUser.name, LtiUser.given_name, LtiUser.family_name, LtiUser.email,
+        Context.title.label("course_title"), Context.label.label("course_label"),
+        Context.context_id.label("course_id"),
+    )
+
+
+def _by_line_then_name(key):
+    """The report's order: micro-credential and term as the figures, then name and email; `key` breaks ties."""
+    return (*_line_order(), text_order(_display_name_sql()), text_order(func.coalesce(LtiUser.email, "")), key)
+
+
+def follow_up_query(scope: ReportScope, now: datetime):
+    """The educators who have not earned yet, in the report's order (every row: page it, or stream it)."""
+    summary = _per_enrollment(scope, now)
+    standing = _standing(summary)
+    return scope.enrollments(
+        db.select(*_person_columns(), standing.label("standing"), summary.c.latest_number)
+        .select_from(Enrollment)
+        .join(MicroCredential, MicroCredential.id == Enrollment.microcredential_id)
+        .join(Term, Term.id == Enrollment.term_id)
+        .join(LtiUser, LtiUser.id == Enrollment.user_id)
+        .join(summary, summary.c.enrollment_id == Enrollment.id)
+        .where(standing != EARNED)
+    ).order_by(*_by_line_then_name(Enrollment.id))
+
+
+def _follow_up(r) -> FollowUp:
+    return FollowUp(name=_display_name(r.name, r.given_name, r.family_name), email=r.email or "",
+                    microcredential_title=r.microcredential_title, term_title=r.term_title,
+                    course=r.course_title or r.course_label or r.course_id, standing=r.standing,
+                    attempt_number=r.latest_number)
+
+
+def badges_query(scope: ReportScope):
+    """The scope's badges in the report's order (every row: page it, or stream it)."""
+    return _badges_from(scope, db.select(*_person_columns(), Badge.status, Badge.issued_at, Badge.revoked_at)).join(
+        MicroCredential, MicroCredential.id == Enrollment.microcredential_id
+    ).join(Term, Term.id == Enrollment.term_id).order_by(*_by_line_then_name(Badge.id))
+
+
+def _badges_from(scope: ReportScope, statement):
+    return scope.enrollments(
+        statement.select_from(Badge)
+        .join(Enrollment, Enrollment.id == Badge.enrollment_id)
+        .join(LtiUser, LtiUser.id == Badge.user_id)
+    )
+
+
+def _badge_count(scope: ReportScope) -> int:
+    return db.session.scalar(_badges_from(scope, db.select(func.count(Badge.id))))
+
+
+def _badge(r) -> EarnedBadge:
+    return EarnedBadge(name=_display_name(r.name, r.given_name, r.family_name), email=r.email or "",
+                       microcredential_title=r.microcredential_title, term_title=r.term_title,
+                       course=r.course_title or r.course_label or r.course_id, status=r.status,
+                       issued_at=r.issued_at, revoked_at=r.revoked_at)
+
+
+def _streamed(query, make) -> Iterator:
+    """Every row of `query`, fetched CSV_CHUNK at a time (a server-side cursor on PostgreSQL): flat memory."""
+    for row in db.session.execute(query.execution_options(yield_per=CSV_CHUNK)):
+        yield make(row)
 
 
 def terms_in_scope(registration_id: int, context_id: int | None = None) -> list[Term]:
@@ -359,30 +448,25 @@ FOLLOW_UP_HEADER = ("Name", "Email", "Micro-credential", "Term", "Course", "Wher
 BADGES_HEADER = ("Name", "Email", "Micro-credential", "Term", "Course", "Badge issued", "Revoked", "Time zone")
 
 
-def summary_csv(report: Report) -> str:
-    """The figures as CSV (cells that a spreadsheet would run as formulas are neutralised)."""
-    return csv_text(SUMMARY_HEADER, (
-        (line.microcredential_title, line.term_title, line.enrolled, line.submitted, line.in_assessment,
-         line.earned, line.not_yet, line.not_submitted, line.resubmitted, line.overdue,
-         "" if line.median_days_to_decision is None else f"{line.median_days_to_decision:.2f}", line.decided)
-        for line in report.lines
-    ))
+def summary_rows(lines: list[ReportLine]) -> Iterator[tuple]:
+    """The figures' CSV rows."""
+    for line in lines:
+        yield (line.microcredential_title, line.term_title, line.enrolled, line.submitted, line.in_assessment,
+               line.earned, line.not_yet, line.not_submitted, line.resubmitted, line.overdue,
+               "" if line.median_days_to_decision is None else f"{line.median_days_to_decision:.2f}", line.decided)
 
 
-def follow_up_csv(report: Report) -> str:
-    """The educators to follow up, with their contact, as CSV (formula cells neutralised)."""
-    return csv_text(FOLLOW_UP_HEADER, (
-        (f.name, f.email, f.microcredential_title, f.term_title, f.course, f.standing_label, f.attempt_number or "")
-        for f in report.follow_up
-    ))
+def follow_up_rows(scope: ReportScope, *, now: datetime | None = None) -> Iterator[tuple]:
+    """The educators to follow up, with their contact, as CSV rows read as they stream."""
+    for f in _streamed(follow_up_query(scope, now or utcnow()), _follow_up):
+        yield (f.name, f.email, f.microcredential_title, f.term_title, f.course, f.standing_label,
+               f.attempt_number or "")
 
 
-def badges_csv(report: Report, time_zone: str) -> str:
+def badge_rows(scope: ReportScope, time_zone: str) -> Iterator[tuple]:
     """The educators' badges with when each was issued and revoked (ISO 8601 with the offset of `time_zone`, named
-    in the last column: the rule of core/dates), as CSV (formulas neutralised)."""
-    return csv_text(BADGES_HEADER, (
-        (b.name, b.email, b.microcredential_title, b.term_title, b.course,
-         AWAITING_EMAIL_TEXT if b.is_awaiting_email else local_iso(b.issued_at, time_zone),
-         local_iso(b.revoked_at, time_zone), time_zone)
-        for b in report.badges
-    ))
+    in the last column: the rule of core/dates), as CSV rows read as they stream."""
+    for b in _streamed(badges_query(scope), _badge):
+        yield (b.name, b.email, b.microcredential_title, b.term_title, b.course,
+               AWAITING_EMAIL_TEXT if b.is_awaiting_email else local_iso(b.issued_at, time_zone),
+               local_iso(b.revoked_at, time_zone), time_zone)

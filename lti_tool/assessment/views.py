@@ -36,6 +36,7 @@ from lti_tool.lti import roles
 from lti_tool.lti.launch_context import current_launch
 from lti_tool.lti.models import LtiUser
 from lti_tool.submissions.file_links import file_url, register_grant
+from lti_tool.submissions.files import shows_in_a_frame
 from lti_tool.submissions.models import Artifact, MarkingStatus
 
 bp = Blueprint("assessment", __name__, url_prefix="/assessment")
@@ -223,8 +224,8 @@ def _artifact_views(assessment: Assessment) -> list[ArtifactView]:
             views.append(ArtifactView(number, artifact, artifact.url, None, "link"))
             continue
         content_type = artifact.content_type or ""
-        kind = ("pdf" if content_type == "application/pdf" else content_type.split("/")[0]
-                if content_type.startswith(("image/", "video/", "audio/")) else "file")
+        kind = ("pdf" if content_type == "application/pdf" and shows_in_a_frame(artifact)
+                else content_type.split("/")[0] if content_type.startswith(("image/", "video/", "audio/")) else "file")
         url = file_url(launch, artifact, "assessment", grant, inline=True) if kind != "file" else None
         views.append(ArtifactView(number, artifact, url, file_url(launch, artifact, "assessment", grant), kind))
     return views

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 
 from lti_tool.extensions import db
@@ -24,3 +25,11 @@ def get_or_create(model, lookup: dict, defaults: dict | None = None):
         return row, True
     except IntegrityError:
         return db.session.scalar(query), False
+
+
+def text_order(expression):
+    """A column or expression to sort text by: case-insensitive, by code point whatever the database's collation
+    (PostgreSQL's locale would ignore the punctuation that Python's order keeps). SQLite's `lower()` folds ASCII
+    letters only, so there accented capitals sort apart from their small letters."""
+    lowered = func.lower(expression)
+    return lowered.collate("C") if db.session.get_bind().dialect.name == "postgresql" else lowered

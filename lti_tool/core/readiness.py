@@ -1,5 +1,5 @@
 """Is this process ready to serve launches? The database and cache answer, the schema is at the code's head
-revision, and a signing key loads.
+revision, a signing key loads, and the bucket files go to answers (with STORAGE_BACKEND=s3).
 
 A web process that started against an empty database, one left a revision behind, or an empty keys folder would
 otherwise answer `/readyz` with 200 and fail on the first launch with a 500. `/readyz` answers 503 with the
@@ -86,9 +86,22 @@ def cache_problem() -> Problem | None:
     return None if answered else Problem("the cache does not answer")
 
 
+def storage_problem() -> Problem | None:
+    from lti_tool.core.storage import StorageUnavailable, storage
+
+    store = storage()
+    if store.name != "s3":
+        return None  # local disk: the folder was made when the app started
+    try:
+        store.check_reachable()
+    except StorageUnavailable as error:
+        return Problem("the S3 bucket for files does not answer", f"bucket {store.bucket}: {error.__cause__}")
+    return None
+
+
 def problems() -> list[Problem]:
     """Everything that stops this process from serving launches; empty when it is ready. In an app context."""
-    found = [schema_problem(), signing_key_problem(), cache_problem()]
+    found = [schema_problem(), signing_key_problem(), cache_problem(), storage_problem()]
     return [problem for problem in found if problem is not None]
 
 

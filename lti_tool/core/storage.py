@@ -1,15 +1,14 @@
-"""Where uploaded files live, behind one small interface (local disk now; S3-compatible later).
+"""Where uploaded files live, behind one small interface: local disk (the default) or S3-compatible object storage.
 
-Views and services only ever call `storage()` and the five methods of `Storage`; they never see a path.
+Views and services only ever call `storage()` and the methods of `Storage`; they never see a path or a bucket.
 Keys are random (`ab/cdef…`), never derived from what a person named their file.
 
-Adding a backend (for example S3-compatible object storage) touches this module only:
-write a class with the methods of `Storage` — `save` streams to a temporary object (a multipart
-upload), hashing and counting as it goes, aborts it past `max_bytes`, and completes it under a
-random key; `open` returns a readable (ideally seekable) stream; `delete`, `exists`, `size` map to
-the obvious calls — then add a factory `def _s3_from_config(app) -> Storage` to `BACKENDS` under a
-name (`"s3"`), with its settings (bucket, endpoint, credentials from the environment), and set
-`STORAGE_BACKEND=s3`.
+`storage()` is the backend new files go to (`STORAGE_BACKEND`); `storage(name)` is the backend a file was kept in
+(`Artifact.storage_backend`, recorded when it was saved), so files stay readable after `STORAGE_BACKEND` changes
+(and while `storage migrate` moves them). Each backend is built once per app, when first asked for.
+
+A backend is a class with the methods of `Storage` and a factory `def _x_from_config(app) -> Storage` in `BACKENDS`
+under its name: `"local"` here, `"s3"` in `lti_tool.core.s3_storage` (multipart uploads, presigned download URLs).
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from typing import BinaryIO, Protocol
 
 from flask import Flask, current_app
 
-from lti_tool.core.errors import InvalidInput
+from lti_tool.core.errors import DomainError, InvalidInput
 
 CHUNK_SIZE = 1024 * 1024
 FILE_MODE = 0o640  # readable by the service's group (backups), never executable
@@ -46,6 +45,17 @@ class FileTooLarge(InvalidInput):
         self.max_bytes = max_bytes
 
 
+class StorageNotConfigured(ValueError):
+    """A backend was asked for that this app has no settings for (an unknown name, S3 without a bucket)."""
+
+
+class StorageUnavailable(DomainError):
+    """The place files are kept cannot be reached (the S3 endpoint is down, the bucket is gone): try again later."""
+
+    status = 503
+    title = "File storage is not reachable"
+
+
 @dataclass(frozen=True)
 class StoredFile:
     """A file kept in storage: its random key, its size in bytes and its SHA-256 (hex)."""
@@ -58,6 +68,11 @@ class StoredFile:
 class Storage(Protocol):
     """What the rest of the tool needs from a place that keeps files."""
 
+    name: str  # its name in BACKENDS, recorded with each file (`Artifact.storage_backend`)
+    # Whether readers get the bytes from the backend itself (`download_url`), not through the tool: such files can
+    # be shown in a page only where Content-Disposition plays no part (a player or an image), never a PDF's frame.
+    hands_out_urls: bool
+
     def save(self, stream: BinaryIO, *, max_bytes: int,
              first_chunk_check: Callable[[bytes], None] | None = None) -> StoredFile:
         """Stream into a new file under a random key; past `max_bytes` raise FileTooLarge and keep nothing.
@@ -66,6 +81,9 @@ class Storage(Protocol):
         before anything is kept; whatever it raises aborts the save.
         """
 
+    def put(self, key: str, stream: BinaryIO) -> StoredFile:
+        """Stream into the file `key` (a key of this format, e.g. from another backend), replacing any file there."""
+
     def open(self, key: str) -> BinaryIO: ...
 
     def delete(self, key: str) -> None: ...
@@ -73,6 +91,12 @@ class Storage(Protocol):
     def exists(self, key: str) -> bool: ...
 
     def size(self, key: str) -> int: ...
+
+    def sha256_of(self, key: str) -> str | None:
+        """The SHA-256 kept with the file when it was written, if this backend keeps one (else hash `open(key)`)."""
+
+    def download_url(self, key: str, *, file_name: str, content_type: str, inline: bool) -> str | None:
+        """A short-lived URL the browser fetches the file from directly, or None: the tool serves the bytes."""
 
 
 def read_chunk(stream: BinaryIO, size: int = CHUNK_SIZE) -> bytes:
@@ -99,6 +123,9 @@ def format_size(size: int) -> str:
 class LocalStorage:
     """Files on local disk under `root`: `root/ab/cdef…`, mode 0640, written through a temporary file."""
 
+    name = "local"
+    hands_out_urls = False
+
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
         self.root.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
@@ -110,6 +137,15 @@ class LocalStorage:
 
     def save(self, stream: BinaryIO, *, max_bytes: int,
              first_chunk_check: Callable[[bytes], None] | None = None) -> StoredFile:
+        return self._write(stream, self._new_key, max_bytes=max_bytes, first_chunk_check=first_chunk_check)
+
+    def put(self, key: str, stream: BinaryIO) -> StoredFile:
+        path = self._path(key)
+        path.parent.mkdir(mode=DIRECTORY_MODE, exist_ok=True)
+        return self._write(stream, lambda: key, max_bytes=None)
+
+    def _write(self, stream: BinaryIO, final_key: Callable[[], str], *, max_bytes: int | None,
+               first_chunk_check: Callable[[bytes], None] | None = None) -> StoredFile:
         digest = hashlib.sha256()
         size = 0
         # The temporary file sits in the same folder as the final one, so the rename is atomic.
@@ -121,14 +157,14 @@ class LocalStorage:
                     first_chunk_check(chunk)
                 while chunk:
                     size += len(chunk)
-                    if size > max_bytes:
+                    if max_bytes is not None and size > max_bytes:
                         raise FileTooLarge(max_bytes)
                     digest.update(chunk)
                     handle.write(chunk)
                     chunk = read_chunk(stream)
                 handle.flush()
                 os.fsync(handle.fileno())
-            key = self._new_key()
+            key = final_key()
             os.replace(temporary, self._path(key))
         except BaseException:
             _remove(temporary)
@@ -156,6 +192,12 @@ class LocalStorage:
     def size(self, key: str) -> int:
         return self._path(key).stat().st_size
 
+    def sha256_of(self, key: str) -> None:
+        return None  # not kept beside the file: the database has it, and `open` gives the bytes to check
+
+    def download_url(self, key: str, *, file_name: str, content_type: str, inline: bool) -> None:
+        return None  # the tool serves local files itself (`submissions.files.send_artifact`)
+
 
 def _temporary_file(folder: Path) -> tuple[int, str]:
     name = folder / f"{TEMPORARY_PREFIX}{secrets.token_hex(12)}"
@@ -173,19 +215,33 @@ def _local_from_config(app: Flask) -> Storage:
     return LocalStorage(app.config.get("UPLOAD_DIR") or Path(app.instance_path) / "uploads")
 
 
-# STORAGE_BACKEND name -> factory(app). A new backend is one more entry (see the module docstring).
-BACKENDS: dict[str, Callable[[Flask], Storage]] = {"local": _local_from_config}
+def _s3_from_config(app: Flask) -> Storage:
+    from lti_tool.core.s3_storage import S3Storage  # boto3 is imported only by apps that use it
+
+    return S3Storage.from_config(app.config)
 
 
-def storage() -> Storage:
-    """The storage of the current app."""
-    return current_app.extensions["storage"]
+# Backend name (STORAGE_BACKEND, Artifact.storage_backend) -> factory(app).
+BACKENDS: dict[str, Callable[[Flask], Storage]] = {"local": _local_from_config, "s3": _s3_from_config}
+
+
+def storage(name: str | None = None) -> Storage:
+    """The backend new files go to, or (given the name recorded with a file) the backend that file is kept in."""
+    return _storage_of(current_app, name)
+
+
+def _storage_of(app: Flask, name: str | None = None) -> Storage:
+    name = name or app.config.get("STORAGE_BACKEND") or "local"
+    storages = app.extensions["storages"]
+    if name not in storages:
+        factory = BACKENDS.get(name)
+        if factory is None:
+            raise StorageNotConfigured(f"Unknown storage backend {name!r}: choose one of {', '.join(BACKENDS)} "
+                                       "(STORAGE_BACKEND)")
+        storages.setdefault(name, factory(app))  # two threads building it at once: both get the first one kept
+    return storages[name]
 
 
 def init_app(app: Flask) -> None:
-    name = app.config.get("STORAGE_BACKEND") or "local"
-    try:
-        factory = BACKENDS[name]
-    except KeyError:
-        raise ValueError(f"Unknown STORAGE_BACKEND {name!r}: choose one of {', '.join(BACKENDS)}") from None
-    app.extensions["storage"] = factory(app)
+    app.extensions["storages"] = {}
+    _storage_of(app)  # a misconfigured STORAGE_BACKEND (unknown, S3 without a bucket) stops the app from starting

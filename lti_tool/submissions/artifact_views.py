@@ -26,7 +26,7 @@ from lti_tool.core.errors import InvalidInput, NotAllowed, NotFound, error_page
 from lti_tool.core.ids import parse_id
 from lti_tool.core.models import utcnow
 from lti_tool.core.responses import allow_framing_by
-from lti_tool.core.storage import CHUNK_SIZE, format_size, storage
+from lti_tool.core.storage import CHUNK_SIZE, StorageUnavailable, format_size, storage
 from lti_tool.core.transactions import after_commit
 from lti_tool.extensions import db
 from lti_tool.lti import roles
@@ -134,8 +134,8 @@ def _receive_file() -> Upload:
         if sent is None or not sent.filename:
             raise UploadRefused("Choose a file to add.")
         upload = store_upload(sent.stream, sent.filename)
-    key = upload.stored.key
-    after_commit(_nothing, on_rollback=lambda: storage().delete(key))
+    key, backend = upload.stored.key, storage().name
+    after_commit(_nothing, on_rollback=lambda: storage(backend).delete(key))
     return upload
 
 
@@ -204,6 +204,7 @@ def upload():
     received = _receive_file()
     artifact = services.add_file_artifact(attempt, received.stored, received.file_name, received.content_type,
                                           _sent_title())
+    artifact.storage_backend = storage().name
     return _answer(artifact, "artifact-added", 201)
 
 
@@ -215,10 +216,12 @@ def replace(artifact_id: int):
     attempt = old.attempt
     _refuse_unless_open(attempt)
     received = _receive_file()
+    old_backend = old.storage_backend
     old_key = services.replace_file_artifact(old, received.stored, received.file_name, received.content_type,
                                              _sent_title())
+    old.storage_backend = storage().name
     if old_key:
-        after_commit(lambda: storage().delete(old_key))
+        after_commit(lambda: storage(old_backend).delete(old_key))
     return _answer(old, "artifact-replaced", 200)
 
 
@@ -234,9 +237,10 @@ def remove(artifact_id: int):
     refused = _save_text_sent_along(attempt, NOTHING_REMOVED)
     if refused is not None:
         return refused
+    backend = artifact.storage_backend
     key = services.remove_artifact(artifact)
     if key:
-        after_commit(lambda: storage().delete(key))
+        after_commit(lambda: storage(backend).delete(key))
     if request.accept_mimetypes.best == "application/json":
         return jsonify(removed=artifact_id, version=attempt.version)
     return redirect(url_for("submissions.page", ltik=g.ltik, notice="artifact-removed"), code=303)
@@ -244,10 +248,12 @@ def remove(artifact_id: int):
 
 # -- a refused upload without JavaScript ------------------------------------------------------------------
 @bp.errorhandler(UploadRefused)
-def refused_upload(error: UploadRefused):
-    """A form's refused file (too large: 413; a type not allowed, or content not what its name says: 400) answers
-    with a page of the tool that says what was wrong and leads back to the submission page, handing back the text
-    the form sent along (saved by one button). A script's upload gets the usual JSON answer."""
+@bp.errorhandler(StorageUnavailable)
+def refused_upload(error: UploadRefused | StorageUnavailable):
+    """A form's refused file (too large: 413; a type not allowed, or content not what its name says: 400; the file
+    storage not reachable: 503) answers with a page of the tool that says what was wrong and leads back to the
+    submission page, handing back the text the form sent along (saved by one button). A script's upload gets the
+    usual JSON answer."""
     if _is_raw_upload():
         return error_page(error)
     db.session.rollback()

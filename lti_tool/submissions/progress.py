@@ -1,29 +1,31 @@
 """The course's progress for instructors: the NRPS roster joined with each educator's latest attempt.
 
-Built for large courses: a page costs a constant number of queries (memberships with their users, enrollments
-with their latest attempts, then those attempts' assessment facts), whatever the size of the roster. Rows
-never carry an assessor's identity: the instructor sees where the work stands, not who assesses it.
+Built for large courses: the rows are filtered, sorted, counted and paged by the database, so a page costs the
+same three queries at 20,000 educators as at 500 (the role sets that make an educator, the page's rows with the
+counts per state and flag, the badges of that page) and only its rows reach Python; the CSV is read in chunks and
+streamed. Rows never carry an assessor's identity: the instructor sees where the work stands, not who assesses it.
 
 The assessment facts (decision, due date, release, released score) come from the `assessment` package, which
-depends on this one: it registers a reader with `register_assessment_reader` at app start, so nothing here
-imports it. The badge facts (issued, revoked) come the same way from `badges` (`register_badge_reader`), read
-only when a row has earned. The grade the LMS holds now is read through AGS results when the page opens
-(`current_lms_grades`).
+depends on this one: it registers a query with `register_assessment_facts` at app start, so nothing here
+imports it, and the states, flags and sorts that need those facts are still expressed in SQL. The badge facts
+(issued, revoked) come the same way from `badges` (`register_badge_reader`), read for the shown rows only.
+The grade the LMS holds now is read through AGS results when the page opens (`current_lms_grades`).
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, func
+from sqlalchemy import Float, Integer, String, Text, and_, case, cast, false, func, literal, null, true, union_all
 
 from lti_tool.core.dates import local_iso
-from lti_tool.core.models import utcnow
-from lti_tool.core.spreadsheets import csv_text
+from lti_tool.core.db import text_order
+from lti_tool.core.models import UTCTimestamp, utcnow
 from lti_tool.extensions import cache, db
 from lti_tool.lti.access_tokens import ServiceError
 from lti_tool.lti.ags import get_results
@@ -77,30 +79,27 @@ LMS_GRADES_MAX_AGE_SECONDS = 60
 _DECISIONS = {"earned": EARNED, "notyet": NOT_YET}  # the assessment's decision → the progress state
 
 
-@dataclass(frozen=True)
-class AssessmentFacts:
-    """What an instructor may know of an attempt's assessment: never who assesses, never the rubric scores."""
-
-    decision: str | None  # "earned" or "notyet", once decided
-    due_at: datetime | None
-    released_at: datetime | None
-    score_given: float | None = None  # the score released to the LMS
-    score_maximum: float | None = None
+# What an instructor may know of an attempt's assessment (never who assesses, never the rubric scores): the
+# columns of the registered query, one row per assessed attempt.
+ASSESSMENT_FACT_COLUMNS = ("attempt_id", "decision", "due_at", "released_at", "score_given", "score_maximum")
+AssessmentFacts = Callable[[], object]  # () → a SELECT with ASSESSMENT_FACT_COLUMNS
+_FACTS_KEY = "progress_assessment_facts"
 
 
-AssessmentReader = Callable[..., dict[int, AssessmentFacts]]
-_READER_KEY = "progress_assessment_reader"
+def register_assessment_facts(app, facts: AssessmentFacts) -> None:
+    """Give the progress view its assessment facts: `facts()` → a SELECT of ASSESSMENT_FACT_COLUMNS (decision
+    "earned" or "notyet"), joined by the view on the attempt id. Called by `assessment`."""
+    app.extensions[_FACTS_KEY] = facts
 
 
-def register_assessment_reader(app, reader: AssessmentReader) -> None:
-    """Give the progress view its assessment facts: `reader(attempt_ids)` → {attempt id: AssessmentFacts}, where
-    `attempt_ids` is a SELECT of attempt ids (one query, whatever the roster's size). Called by `assessment`."""
-    app.extensions[_READER_KEY] = reader
-
-
-def _assessment_facts(attempt_ids) -> dict[int, AssessmentFacts]:
-    reader = current_app.extensions.get(_READER_KEY)
-    return reader(attempt_ids) if reader is not None else {}
+def _assessment_facts():
+    """The registered facts as a subquery; without `assessment`, an empty one (no attempt is assessed)."""
+    facts = current_app.extensions.get(_FACTS_KEY)
+    if facts is not None:
+        return facts().subquery("facts")
+    types = (Integer, String, UTCTimestamp, UTCTimestamp, Float, Float)
+    return db.select(*(cast(null(), t).label(c) for c, t in zip(ASSESSMENT_FACT_COLUMNS, types, strict=True))) \
+        .where(false()).subquery("facts")
 
 
 @dataclass(frozen=True)
@@ -161,10 +160,6 @@ class ProgressRow:
     @property
     def flag_labels(self) -> list[str]:
         return [FLAG_LABELS[flag] for flag in self.flags]
-
-    def matches(self, status: str) -> bool:
-        """In this state, or carrying this flag."""
-        return self.state == status or status in self.flags
 
     @property
     def is_overdue(self) -> bool:
@@ -264,178 +259,234 @@ def _chunks(values: list, size: int = _SYNC_CHUNK):
 
 
 # -- the rows ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LatestAttempt:
-    """What `state_of` reads of an educator's latest attempt: its states and its assessment's decision."""
-
-    status: str
-    marking_status: str
-    decision: str | None = None
+_CSV_CHUNK = 1000  # rows per read while the CSV streams (and per badge lookup): memory stays flat
+_UNNAMED = "Unnamed user"
+_MAX_PAGE = 10**6  # a page number asked beyond this is read as this one (beyond the last: the last page)
 
 
-def decision_of(attempt) -> str | None:
-    """The released decision of an attempt, "earned" or "not_yet" (None: none known); reads its `decision`."""
-    return _DECISIONS.get(getattr(attempt, "decision", None))
+def _educator_role_sets(context: Context) -> list[str]:
+    """The stored role sets (JSON text) of the course's active members that make an educator: a course has few
+    distinct sets, so `duties_for_roles` decides each once and the rows are then filtered on that text."""
+    role_sets = db.session.scalars(
+        db.select(cast(Membership.roles, Text)).distinct()
+        .where(Membership.context_id == context.id, Membership.status == "Active"))
+    return [text for text in role_sets if text and EDUCATOR in duties_for_roles(_role_list(text))]
 
 
-def state_of(attempt) -> str:
-    """An attempt's progress state (None: nothing started). A released attempt without a decision is in assessment."""
-    if attempt is None or attempt.status == SubmissionStatus.NEW:
-        return NOT_STARTED
-    if attempt.status in (SubmissionStatus.DRAFT, SubmissionStatus.REOPENED):
-        return DRAFT
-    if attempt.marking_status == MarkingStatus.NOT_MARKED:
-        return SUBMITTED
-    if attempt.marking_status in _IN_ASSESSMENT_MARKING:
-        return IN_ASSESSMENT
-    decision = decision_of(attempt)
-    if decision == EARNED:
-        return EARNED
-    if decision == NOT_YET:
-        return NOT_YET
-    return IN_ASSESSMENT
+def _role_list(text: str) -> list[str]:
+    roles = json.loads(text)
+    return [role for role in roles if isinstance(role, str)] if isinstance(roles, list) else []
 
 
-def _display_name(name, given_name, family_name) -> str:
-    full = " ".join(p for p in (given_name, family_name) if p)
-    return name or full or "Unnamed user"
+def _display_name():
+    """SQL for `LtiUser.display_name`: the name, else given and family names, else "Unnamed user"."""
+    given, family = func.coalesce(LtiUser.given_name, ""), func.coalesce(LtiUser.family_name, "")
+    full = case((and_(given != "", family != ""), given + " " + family), else_=given + family)
+    return func.coalesce(func.nullif(LtiUser.name, ""), func.nullif(full, ""), _UNNAMED)
 
 
-def course_rows(context: Context, resource_link: ResourceLink, *, now: datetime | None = None) -> list[ProgressRow]:
-    """Every educator of the course for this activity, unsorted: active Learner members plus anyone enrolled here.
+class _Columns:
+    """The course's rows as one subquery — every educator of the course for this activity, with their latest
+    attempt, its assessment facts, its state and flags — and the expressions that filter, sort and count them.
 
-    Four queries whatever the roster's size (the assessment facts only where a reader is registered and some work
-    was submitted; the badge facts only where some work was released as *Earned*).
-    """
-    now = now or utcnow()
-    people: dict[int, tuple] = {}
-    members = db.session.execute(
-        db.select(
-            LtiUser.id, LtiUser.sub, LtiUser.name, LtiUser.given_name, LtiUser.family_name, LtiUser.email,
-            Membership.roles,
+    Two parts, UNION ALL: the people enrolled through this activity (their latest enrollment, its latest attempt:
+    each "latest" an anti-join, which the planners estimate well), and the active Learner members of the course
+    not enrolled here (nothing started)."""
+
+    def __init__(self, context: Context, resource_link: ResourceLink, now: datetime):
+        newer_enrollment = db.aliased(Enrollment)
+        newer_attempt = db.aliased(Attempt)
+        facts = _assessment_facts()
+        submitted = Attempt.status == SubmissionStatus.SUBMITTED.value
+        state = case(
+            (Attempt.id.is_(None), NOT_STARTED),
+            (Attempt.status == SubmissionStatus.NEW.value, NOT_STARTED),
+            (Attempt.status.in_((SubmissionStatus.DRAFT.value, SubmissionStatus.REOPENED.value)), DRAFT),
+            (Attempt.marking_status == MarkingStatus.NOT_MARKED.value, SUBMITTED),
+            (Attempt.marking_status.in_(_IN_ASSESSMENT_MARKING), IN_ASSESSMENT),
+            *((facts.c.decision == decision, state) for decision, state in _DECISIONS.items()),
+            else_=IN_ASSESSMENT,  # released without a known decision
         )
-        .join(Membership, Membership.user_id == LtiUser.id)
-        .where(Membership.context_id == context.id, Membership.status == "Active")
-    )
-    is_educator: dict[tuple, bool] = {}  # a course has few distinct role sets: decide each once
-    for user_id, sub, name, given_name, family_name, email, roles in members:
-        key = tuple(roles or ())
-        if key not in is_educator:
-            is_educator[key] = EDUCATOR in duties_for_roles(list(key))
-        if is_educator[key]:
-            people[user_id] = (_display_name(name, given_name, family_name), email or "", sub)
-
-    latest = (
-        db.select(Attempt.enrollment_id, func.max(Attempt.number).label("number"))
-        .join(Enrollment, Enrollment.id == Attempt.enrollment_id)
-        .where(Enrollment.resource_link_id == resource_link.id)
-        .group_by(Attempt.enrollment_id)
-        .subquery()
-    )
-    enrolled = db.session.execute(
-        db.select(
-            LtiUser.id.label("user_id"), LtiUser.sub, LtiUser.name, LtiUser.given_name, LtiUser.family_name,
-            LtiUser.email, Attempt.id.label("attempt_id"), Attempt.number, Attempt.status, Attempt.marking_status,
-            Attempt.content_changed_at, Attempt.submitted_at,
-        )
-        .select_from(Enrollment)
-        .join(LtiUser, LtiUser.id == Enrollment.user_id)
-        .outerjoin(latest, latest.c.enrollment_id == Enrollment.id)
-        .outerjoin(Attempt, and_(Attempt.enrollment_id == Enrollment.id, Attempt.number == latest.c.number))
-        .where(Enrollment.resource_link_id == resource_link.id)
-        .order_by(Enrollment.id)
-    )
-    enrolled = enrolled.all()
-    facts: dict[int, AssessmentFacts] = {}
-    latest_ids = db.select(Attempt.id).join(latest, and_(latest.c.enrollment_id == Attempt.enrollment_id,
-                                                         Attempt.number == latest.c.number))
-    if any(r.submitted_at is not None for r in enrolled):
-        facts = _assessment_facts(latest_ids)
-    badges: dict[int, BadgeFacts] = {}
-    if any(fact.released_at is not None and _DECISIONS.get(fact.decision) == EARNED for fact in facts.values()):
-        badges = _badge_facts(latest_ids)
-    rows: dict[int, ProgressRow] = {}
-    for r in enrolled:
-        fact = facts.get(r.attempt_id) if r.attempt_id is not None else None
-        display, mail, sub = people.get(r.user_id) or (
-            _display_name(r.name, r.given_name, r.family_name), r.email or "", r.sub)
-        # Several terms through one activity: the latest enrollment speaks for the educator.
-        rows[r.user_id] = ProgressRow(
-            user_id=r.user_id, name=display, email=mail, state=state_of(_latest(r, fact)), attempt_number=r.number,
-            last_modified_at=r.content_changed_at or r.submitted_at, submitted_at=r.submitted_at, sub=sub,
-            due_at=fact.due_at if fact else None, released_at=fact.released_at if fact else None,
-            score_given=fact.score_given if fact and fact.released_at else None,
-            score_maximum=fact.score_maximum if fact and fact.released_at else None,
-            flags=_flags(r, fact, now), badge=badges.get(r.attempt_id) if r.attempt_id is not None else None,
-        )
-    for user_id, (display, mail, sub) in people.items():
-        if user_id not in rows:
-            rows[user_id] = ProgressRow(
-                user_id=user_id, name=display, email=mail, state=NOT_STARTED, attempt_number=None,
-                last_modified_at=None, submitted_at=None, sub=sub,
+        flags = {
+            RELEASED: and_(submitted, Attempt.marking_status == MarkingStatus.RELEASED.value),
+            OVERDUE: and_(submitted, facts.c.attempt_id.is_not(None), facts.c.released_at.is_(None),
+                          facts.c.due_at < now),
+            # A later attempt exists only because the work was reopened for a resubmission.
+            RESUBMITTED: Attempt.number >= 2,
+        }
+        released = facts.c.released_at.is_not(None)
+        enrolled = (
+            db.select(
+                LtiUser.id.label("user_id"), LtiUser.sub, _display_name().label("name"),
+                func.coalesce(LtiUser.email, "").label("email"), state.label("state"),
+                Attempt.id.label("attempt_id"), Attempt.number,
+                func.coalesce(Attempt.content_changed_at, Attempt.submitted_at).label("last_modified_at"),
+                Attempt.submitted_at, facts.c.due_at, facts.c.released_at,
+                case((released, facts.c.score_given)).label("score_given"),
+                case((released, facts.c.score_maximum)).label("score_maximum"),
+                *(case((condition, 1), else_=0).label(flag) for flag, condition in flags.items()),
             )
-    return list(rows.values())
+            .select_from(Enrollment)
+            .join(LtiUser, LtiUser.id == Enrollment.user_id)
+            .outerjoin(Attempt, and_(Attempt.enrollment_id == Enrollment.id, ~db.select(newer_attempt.id).where(
+                newer_attempt.enrollment_id == Enrollment.id, newer_attempt.number > Attempt.number).exists()))
+            .outerjoin(facts, facts.c.attempt_id == Attempt.id)
+            .where(Enrollment.resource_link_id == resource_link.id,
+                   # Several terms through one activity: the latest enrollment speaks for the educator.
+                   ~db.select(newer_enrollment.id).where(
+                       newer_enrollment.user_id == Enrollment.user_id,
+                       newer_enrollment.resource_link_id == resource_link.id,
+                       newer_enrollment.id > Enrollment.id).exists())
+        )
+        nothing = cast(null(), Integer)
+        members = (
+            db.select(
+                LtiUser.id, LtiUser.sub, _display_name(), func.coalesce(LtiUser.email, ""), literal(NOT_STARTED),
+                nothing, nothing, cast(null(), UTCTimestamp), cast(null(), UTCTimestamp),
+                cast(null(), UTCTimestamp), cast(null(), UTCTimestamp), cast(null(), Float), cast(null(), Float),
+                *(literal(0) for _ in flags),
+            )
+            .select_from(Membership)
+            .join(LtiUser, LtiUser.id == Membership.user_id)
+            .where(Membership.context_id == context.id, Membership.status == "Active",
+                   cast(Membership.roles, Text).in_(_educator_role_sets(context)),
+                   ~db.select(Enrollment.id).where(Enrollment.user_id == Membership.user_id,
+                                                   Enrollment.resource_link_id == resource_link.id).exists())
+        )
+        # A CTE: the page reads it twice (its rows and its counts, one query), PostgreSQL and SQLite build it once.
+        self.table = union_all(enrolled, members).cte("course_rows")
+        self.state = self.table.c.state
+        self.flags = {flag: self.table.c[flag] == 1 for flag in FLAGS}
+
+    def condition(self, status: str):
+        """In this state, or carrying this flag."""
+        return self.flags.get(status, self.state == status)
+
+    def order_by(self, sort: str, descending: bool) -> list:
+        """By name (case-insensitive, then email, then id); or by a value, rows without it last in both directions
+        and ties by name."""
+        c = self.table.c
+        by_name = [text_order(c.name), text_order(c.email), c.user_id]
+        if sort == "name":
+            return [key.desc() for key in by_name] if descending else by_name
+        value = {
+            "state": case(*((self.state == state, order) for order, state in enumerate(STATES))),
+            "last_modified": c.last_modified_at,
+            "submitted": c.submitted_at,
+            "due": case((c.released_at.is_(None), c.due_at)),
+        }[sort]
+        return [value.is_(None), value.desc() if descending else value, *by_name]
+
+    def rows(self):
+        """The SELECT of the rows `ProgressRow` is made of (`_row`)."""
+        return db.select(self.table)
 
 
-def _latest(row, fact: AssessmentFacts | None) -> LatestAttempt | None:
-    if row.number is None:
-        return None
-    return LatestAttempt(row.status, row.marking_status, fact.decision if fact is not None else None)
+def _row(r, badges: dict[int, BadgeFacts]) -> ProgressRow:
+    return ProgressRow(
+        user_id=r.user_id, name=r.name, email=r.email, state=r.state, attempt_number=r.number,
+        last_modified_at=r.last_modified_at, submitted_at=r.submitted_at, sub=r.sub, due_at=r.due_at,
+        released_at=r.released_at, score_given=r.score_given, score_maximum=r.score_maximum,
+        flags=tuple(flag for flag in FLAGS if getattr(r, flag)),
+        badge=badges.get(r.attempt_id) if r.attempt_id is not None else None,
+    )
 
 
-def _flags(row, fact: AssessmentFacts | None, now: datetime) -> tuple[str, ...]:
-    flags = []
-    if row.status == SubmissionStatus.SUBMITTED and row.marking_status == MarkingStatus.RELEASED:
-        flags.append(RELEASED)
-    if (row.status == SubmissionStatus.SUBMITTED and fact is not None and fact.released_at is None
-            and fact.due_at is not None and fact.due_at < now):
-        flags.append(OVERDUE)
-    if (row.number or 0) >= 2:  # a later attempt exists only because the work was reopened for a resubmission
-        flags.append(RESUBMITTED)
-    return tuple(flags)
+def _with_badges(rows) -> list[ProgressRow]:
+    """ProgressRows of some rows, with the badges of those released as *Earned* (one lookup, none when none)."""
+    earned = [r.attempt_id for r in rows if r.state == EARNED and r.released_at is not None]
+    badges = _badge_facts(earned) if earned else {}
+    return [_row(r, badges) for r in rows]
 
 
-def count_states(rows: list[ProgressRow]) -> dict[str, int]:
-    """How many educators are in each state, then carry each flag; every key present (zeros too)."""
-    counts = dict.fromkeys(FILTERS, 0)
-    for row in rows:
-        counts[row.state] += 1
-        for flag in row.flags:
-            counts[flag] += 1
-    return counts
-
-
-def filter_and_sort(
-    rows: list[ProgressRow], *, status: str | None = None, sort: str = "name", descending: bool = False
-) -> list[ProgressRow]:
-    """Rows in one state or with one flag (or all), sorted; rows without the sorted value come last either way,
-    then by name."""
-    if status is not None:
-        rows = [r for r in rows if r.matches(status)]
-    by_name = sorted(rows, key=lambda r: (r.name.casefold(), r.email.casefold(), r.user_id))
-    if sort == "name":
-        return by_name[::-1] if descending else by_name
-    value = {
-        "state": lambda r: STATES.index(r.state),
-        "last_modified": lambda r: r.last_modified_at,
-        "submitted": lambda r: r.submitted_at,
-        "due": lambda r: r.due_at if r.released_at is None else None,
-    }[sort]
-    present = [r for r in by_name if value(r) is not None]
-    missing = [r for r in by_name if value(r) is None]
-    return sorted(present, key=value, reverse=descending) + missing  # sorted() is stable: name breaks ties
-
-
-def progress_rows(
-    context: Context, resource_link: ResourceLink, *, status: str | None = None, sort: str = "name",
-    descending: bool = False,
-) -> list[ProgressRow]:
-    """One row per educator of the course for this activity, filtered by state (or flag) and sorted."""
+def _check_view(status: str | None, sort: str) -> None:
     if status is not None and status not in FILTERS:
         raise ValueError(f"unknown progress state {status!r}")
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}")
-    return filter_and_sort(course_rows(context, resource_link), status=status, sort=sort, descending=descending)
+
+
+@dataclass(frozen=True)
+class ProgressPage:
+    """One page of the table, and the counts of the whole course (every state and flag, zeros too)."""
+
+    rows: list[ProgressRow]
+    counts: dict[str, int]
+    total: int  # every educator of the course for this activity
+    matching: int  # those in the state or with the flag asked for
+    page: int  # 1-based, within 1..pages
+    pages: int
+    first: int  # the index of the page's first row among the matching
+
+
+def _counting(columns: _Columns):
+    """The SELECT of how many educators are in each state, then carry each flag (`n_<key>`), and how many in all
+    (`n_total`): one row."""
+    conditions = {state: columns.state == state for state in STATES} | columns.flags
+    return db.select(
+        func.count().label("n_total"),
+        *(func.coalesce(func.sum(case((condition, 1), else_=0)), 0).label(f"n_{key}")
+          for key, condition in conditions.items()),
+    ).select_from(columns.table)
+
+
+def _counts_of(counted) -> tuple[dict[str, int], int]:
+    """The counts of a row carrying `_counting`'s columns (every key present), and the total."""
+    return {key: getattr(counted, f"n_{key}") for key in FILTERS}, counted.n_total
+
+
+def _page_rows(columns: _Columns, status: str | None, sort: str, descending: bool, page_size: int, first: int):
+    """The rows of one page, each carrying the course's counts (`_counting`): one query, the course's rows built
+    once for both."""
+    counted = _counting(columns).subquery("counts")
+    query = (db.select(columns.table, counted).join_from(columns.table, counted, true())
+             .order_by(*columns.order_by(sort, descending)).limit(page_size).offset(first))
+    if status is not None:
+        query = query.where(columns.condition(status))
+    return db.session.execute(query).all()
+
+
+def progress_page(context: Context, resource_link: ResourceLink, *, status: str | None = None, sort: str = "name",
+                  descending: bool = False, page: int = 1, page_size: int = 250, now: datetime | None = None
+                  ) -> ProgressPage:
+    """One page of educators, in one state or with one flag (or all), sorted; a page beyond the last is the last.
+
+    The page's rows with the counts (LIMIT/OFFSET), then the badges of that page: three queries whatever the
+    course's size (the counts alone, and the last page, once more for a page beyond the last), the filtering,
+    sorting and counting done by the database; only the page's rows reach Python."""
+    _check_view(status, sort)
+    columns = _Columns(context, resource_link, now or utcnow())
+    page = min(max(page, 1), _MAX_PAGE)
+    rows = _page_rows(columns, status, sort, descending, page_size, (page - 1) * page_size)
+    counts, total = _counts_of(rows[0] if rows else db.session.execute(_counting(columns)).one())
+    matching = total if status is None else counts[status]
+    pages = max(1, -(-matching // page_size))
+    if not rows and matching:  # beyond the last page: the last
+        page = pages
+        rows = _page_rows(columns, status, sort, descending, page_size, (page - 1) * page_size)
+    return ProgressPage(rows=_with_badges(rows), counts=counts, total=total, matching=matching, page=page,
+                        pages=pages, first=(page - 1) * page_size)
+
+
+def progress_rows(context: Context, resource_link: ResourceLink, *, status: str | None = None, sort: str = "name",
+                  descending: bool = False, now: datetime | None = None) -> Iterator[ProgressRow]:
+    """Every row of the table in its order, read from the database `_CSV_CHUNK` at a time (a server-side cursor
+    where the database has them): for the CSV, streamed while it is read.
+
+    The query is built now, the rows read as they are asked for: the response streams after the request's
+    commit, when the course's objects are no longer loaded."""
+    _check_view(status, sort)
+    columns = _Columns(context, resource_link, now or utcnow())
+    query = columns.rows().order_by(*columns.order_by(sort, descending))
+    if status is not None:
+        query = query.where(columns.condition(status))
+    return _read_in_chunks(query)
+
+
+def _read_in_chunks(query) -> Iterator[ProgressRow]:
+    result = db.session.execute(query.execution_options(yield_per=_CSV_CHUNK))
+    for chunk in result.partitions():
+        yield from _with_badges(chunk)
 
 
 # -- CSV -----------------------------------------------------------------------------------------------
@@ -450,17 +501,14 @@ def _badge_issued(badge: BadgeFacts | None, time_zone: str) -> str:
     return AWAITING_EMAIL_TEXT if badge.is_awaiting_email else local_iso(badge.issued_at, time_zone)
 
 
-def progress_csv(rows: list[ProgressRow], time_zone: str) -> str:
-    """The rows as CSV text: name, email, state label, attempt, last modified, submitted, badge issued and revoked
-    (ISO 8601 with the offset of `time_zone`), and the zone named in the last column (the rule of core/dates).
-
-    Every cell goes through the shared guard: a name a spreadsheet would run as a formula stays text."""
-    return csv_text(CSV_HEADER, (
-        (r.name, r.email, r.state_label, r.attempt_number or "", local_iso(r.last_modified_at, time_zone),
-         local_iso(r.submitted_at, time_zone), _badge_issued(r.badge, time_zone),
-         local_iso(r.badge.revoked_at, time_zone) if r.badge else "", time_zone)
-        for r in rows
-    ))
+def csv_cells(rows, time_zone: str) -> Iterator[tuple]:
+    """The rows' CSV cells, one row at a time: name, email, state label, attempt, last modified, submitted, badge
+    issued and revoked (ISO 8601 with the offset of `time_zone`), and the zone named in the last column (the rule
+    of core/dates). The cells go through the shared guard (`core.spreadsheets.csv_lines`) when written."""
+    for r in rows:
+        yield (r.name, r.email, r.state_label, r.attempt_number or "", local_iso(r.last_modified_at, time_zone),
+               local_iso(r.submitted_at, time_zone), _badge_issued(r.badge, time_zone),
+               local_iso(r.badge.revoked_at, time_zone) if r.badge else "", time_zone)
 
 
 # -- the grades the LMS holds ----------------------------------------------------------------------------

@@ -357,8 +357,8 @@ def copy_attempt(previous: Attempt, *, now: datetime | None = None) -> Attempt:
     )
     attempt.artifacts = [
         Artifact(kind=a.kind, position=a.position, title=a.title, url=a.url, file_name=a.file_name,
-                 storage_key=a.storage_key, content_type=a.content_type, size=a.size, sha256=a.sha256,
-                 created_at=a.created_at)
+                 storage_key=a.storage_key, storage_backend=a.storage_backend, content_type=a.content_type,
+                 size=a.size, sha256=a.sha256, created_at=a.created_at)
         for a in previous.artifacts
     ]
     db.session.add(attempt)

@@ -27,5 +27,11 @@ def upgrade():
 
 
 def downgrade():
+    # Before this revision every file was on local disk: forgetting that some are in S3 would lose them.
+    moved = op.get_bind().execute(
+        sa.text("SELECT COUNT(*) FROM submission_artifact WHERE storage_backend <> 'local'")).scalar()
+    if moved:
+        raise RuntimeError(f"{moved} stored file(s) are not on local disk: run `flask --app wsgi storage migrate "
+                           "--to local` before downgrading past this revision.")
     with op.batch_alter_table('submission_artifact', schema=None) as batch_op:
         batch_op.drop_column('storage_backend')

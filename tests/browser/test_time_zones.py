@@ -12,22 +12,13 @@ import pytest
 
 from lti_tool.extensions import db
 from tests.browser.conftest import REPORT_CSP_VIOLATIONS, assert_accessible, screenshot_frame
+from tests.conftest import FAR_ZONE
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("running_term")]
 
 SLUG = "self-assessment-growth"
-TERM_ZONE = "Pacific/Auckland"
+TERM_ZONE = FAR_ZONE
 BROWSER_ZONE = "America/Los_Angeles"
-
-
-@pytest.fixture
-def auckland_term(app, running_term):
-    from lti_tool.catalog.models import Term
-
-    with app.app_context():
-        for term in db.session.scalars(db.select(Term)):
-            term.time_zone = TERM_ZONE
-        db.session.commit()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ one that drops a table on purpose names it in `DROPPED_TABLES`.
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -191,32 +190,9 @@ ROWS: dict[str, list[dict]] = {
 
 # -- a database of its own ---------------------------------------------------------------------------------------
 @pytest.fixture
-def upgrade_database_url(tmp_path):
-    """A URL of an empty database: a SQLite file, or a fresh schema when DATABASE_URL is PostgreSQL."""
-    from config.settings import normalise_database_url
-
-    environment_url = os.environ.get("DATABASE_URL") or ""
-    if not environment_url.startswith(("postgres://", "postgresql")):
-        yield f"sqlite:///{tmp_path / 'upgrade.sqlite'}"
-        return
-    base_url = sa.make_url(normalise_database_url(environment_url))
-    schema = f"upgrade_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base_url)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = base_url.update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-@pytest.fixture
-def upgrade_app(tmp_path_factory, upgrade_database_url):
+def upgrade_app(tmp_path_factory, empty_database_url):
     overrides = conftest.test_overrides(tmp_path_factory)
-    overrides["SQLALCHEMY_DATABASE_URI"] = upgrade_database_url
+    overrides["SQLALCHEMY_DATABASE_URI"] = empty_database_url
     application = create_app("testing", overrides)
     yield application
     with application.app_context():
@@ -598,3 +574,74 @@ def test_a_downgrade_from_scores_per_placement_keeps_declined_scores_as_never_se
         statuses = {row["id"]: row["status"] for row in _snapshot(metadata, ["gradebook_outbox_message"])[
             "gradebook_outbox_message"]}
         assert statuses[1] == "superseded"
+
+
+# -- storage backend per file (9b4e2c7d1a60) -------------------------------------------------------------------------
+PLACEMENT_RELEASE = "7d3e9a1b2c4f"  # scores per placement and per platform, the revision before 9b4e2c7d1a60
+STORAGE_BACKEND_REVISION = "9b4e2c7d1a60"
+
+
+def _more_files(attempt_id: int) -> list[dict]:
+    """Stored files as uploads wrote them before a file knew its backend (keys of today's shape)."""
+    return [{"id": 10 + n, "attempt_id": attempt_id, "kind": "file", "position": 3 + n, "title": f"File {n}",
+             "url": None, "file_name": f"file-{n}.pdf", "storage_key": f"{n:02x}/{n:030x}",
+             "content_type": "application/pdf", "size": 1000 + n, "sha256": f"{n:064x}", "created_at": _at(2)}
+            for n in range(3)]
+
+
+@pytest.fixture
+def at_placement_release(upgrade_app, at_last_release):
+    """The filled database at 7d3e9a1b2c4f, with a few more stored files; yields every table as read back."""
+    with upgrade_app.app_context():
+        upgrade(revision=PLACEMENT_RELEASE)
+        metadata = _reflected()
+        with db.engine.begin() as connection:
+            connection.execute(metadata.tables["submission_artifact"].insert(), _more_files(attempt_id=1))
+        before = _snapshot(metadata, [name for name in metadata.tables if name != "alembic_version"])
+        db.engine.dispose()
+        yield before
+
+
+def test_an_upgrade_to_a_backend_per_file_keeps_every_row_and_says_every_file_is_on_local_disk(
+        upgrade_app, at_placement_release):
+    before = at_placement_release
+    with upgrade_app.app_context():
+        result = upgrade_app.test_cli_runner().invoke(args=["db", "upgrade", STORAGE_BACKEND_REVISION])
+        assert result.exit_code == 0, result.output
+        after = _snapshot(_reflected(), list(before))
+
+    assert len(before["submission_artifact"]) == 6 and sum(len(rows) for rows in before.values()) > 40
+    for name, rows in before.items():
+        assert len(after[name]) == len(rows), f"{name}: {len(rows)} rows before, {len(after[name])} after"
+        for old, new in zip(rows, after[name], strict=True):
+            assert {column: new[column] for column in old} == old, f"{name} {old['id']} changed"
+    assert [(row["kind"], row["storage_backend"]) for row in after["submission_artifact"]] == [
+        (row["kind"], "local") for row in before["submission_artifact"]]
+
+
+def test_a_downgrade_from_a_backend_per_file_keeps_every_file_row(upgrade_app, at_placement_release):
+    before = at_placement_release["submission_artifact"]
+    with upgrade_app.app_context():
+        upgrade(revision=STORAGE_BACKEND_REVISION)
+        db.engine.dispose()
+        result = upgrade_app.test_cli_runner().invoke(args=["db", "downgrade", PLACEMENT_RELEASE])
+        assert result.exit_code == 0, result.output
+        assert _current_heads() == (PLACEMENT_RELEASE,)
+        metadata = _reflected()
+        assert "storage_backend" not in metadata.tables["submission_artifact"].columns
+        assert _snapshot(metadata, ["submission_artifact"])["submission_artifact"] == before
+
+
+def test_a_downgrade_past_a_backend_per_file_is_refused_while_files_are_in_s3(upgrade_app, at_placement_release):
+    """Before 9b4e2c7d1a60 every file was on local disk: forgetting that one is in S3 would lose it."""
+    with upgrade_app.app_context():
+        upgrade(revision=STORAGE_BACKEND_REVISION)
+        with db.engine.begin() as connection:
+            connection.execute(sa.text("UPDATE submission_artifact SET storage_backend = 's3' WHERE id = 11"))
+        db.engine.dispose()
+        result = upgrade_app.test_cli_runner().invoke(args=["db", "downgrade", PLACEMENT_RELEASE])
+        assert result.exit_code != 0
+        assert "storage migrate --to local" in result.output
+        db.engine.dispose()
+        assert _current_heads() == (STORAGE_BACKEND_REVISION,)
+        assert _snapshot(_reflected(), ["submission_artifact"])["submission_artifact"][4]["storage_backend"] == "s3"

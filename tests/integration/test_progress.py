@@ -119,11 +119,26 @@ def test_counts_and_states_follow_each_educators_latest_attempt(browser, live_to
     assert "Refresh roster from the LMS" in page.text
 
 
-@pytest.mark.parametrize("decision", ["earned", "not_yet"])
-def test_a_released_decision_shows_as_earned_or_not_yet(browser, live_tool, course, monkeypatch, decision):
-    monkeypatch.setattr(progress, "decision_of", lambda attempt: decision)
-    page = _get(browser, live_tool, course.ltik, status=decision)
-    assert _rows(page.text) == [("Dara Diaz", decision)]
+def _decide(app, sub: str, decision: str) -> None:
+    """The assessment of the educator's released attempt records its decision ("earned" or "notyet")."""
+    from lti_tool.assessment.models import Assessment
+    from lti_tool.extensions import db
+    from lti_tool.lti.models import LtiUser
+    from lti_tool.submissions.models import Attempt, Enrollment
+
+    with app.app_context():
+        assessment = db.session.scalar(
+            db.select(Assessment).join(Attempt, Attempt.id == Assessment.attempt_id).join(Enrollment)
+            .join(LtiUser, LtiUser.id == Enrollment.user_id).where(LtiUser.sub == sub))
+        assessment.decision = decision
+        db.session.commit()
+
+
+@pytest.mark.parametrize(("decision", "state"), [("earned", "earned"), ("notyet", "not_yet")])
+def test_a_released_decision_shows_as_earned_or_not_yet(app, browser, live_tool, course, decision, state):
+    _decide(app, "edu-dara", decision)
+    page = _get(browser, live_tool, course.ltik, status=state)
+    assert _rows(page.text) == [("Dara Diaz", state)]
 
 
 def test_the_reopened_attempt_is_a_draft_of_attempt_two(app, browser, live_tool, course):

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 
 import pytest
-import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
 
-from config.settings import PROJECT_ROOT, normalise_database_url
+from config.settings import PROJECT_ROOT
 from lti_tool import create_app
 from lti_tool.extensions import db
 from tests import conftest
@@ -24,31 +22,11 @@ LOGGER = "lti_tool"
 
 
 @pytest.fixture
-def database_url(tmp_path):
-    """An empty database: a SQLite file, or a schema of its own on the PostgreSQL of DATABASE_URL."""
-    environment_url = os.environ.get("DATABASE_URL") or ""
-    if not environment_url.startswith(("postgres://", "postgresql")):
-        yield f"sqlite:///{tmp_path / 'ready.sqlite'}"
-        return
-    base_url = sa.make_url(normalise_database_url(environment_url))
-    schema = f"ready_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base_url)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield base_url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-@pytest.fixture
-def start_production(tmp_path_factory, database_url):
+def start_production(tmp_path_factory, empty_database_url):
     """Start (or start again) the web app with production settings on that database; its keys folder starts empty."""
     apps = []
     overrides = conftest.test_overrides(tmp_path_factory)
-    overrides.update(SQLALCHEMY_DATABASE_URI=database_url, BASE_URL="https://mcb.example.edu")
+    overrides.update(SQLALCHEMY_DATABASE_URI=empty_database_url, BASE_URL="https://mcb.example.edu")
 
     def start():
         application = create_app("production", dict(overrides))

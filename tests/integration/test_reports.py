@@ -271,3 +271,170 @@ def _course_on_another_platform(app) -> None:
         db.session.add(registration)
         db.session.flush()
         _enroll_somewhere(app, registration, COURSE, "edu-zed", "Zed Otherplatform", "zed@other.example")
+
+
+# -- long lists: paged in SQL, exports streamed -------------------------------------------------------------
+FOLLOW_UP_CSV = [  # the known course's follow-up export, every cell, in the report's order (name, then email)
+    ["'" + FORMULA_NAME, "'@evil.example", TITLE, TERM, "Professional Learning 2026", "Not submitted", "1"],
+    ["Ben Notyet", "ben@school.example", TITLE, TERM, "Professional Learning 2026", "Not yet", "1"],
+    ["Dee Waiting", "dee@school.example", TITLE, TERM, "Professional Learning 2026", "In assessment", "1"],
+    ["Eli Draft", "eli@school.example", TITLE, TERM, "Professional Learning 2026", "Not submitted", "1"],
+    ["Fay Fresh", "fay@school.example", TITLE, TERM, "Professional Learning 2026", "In assessment", "1"],
+]
+
+
+@pytest.fixture
+def pages_of_two(app):
+    saved = app.config["REPORT_PAGE_SIZE"]
+    app.config["REPORT_PAGE_SIZE"] = 2
+    yield
+    app.config["REPORT_PAGE_SIZE"] = saved
+
+
+def _csv_rows(response) -> list[list[str]]:
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/csv")
+    return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+
+
+def _next_link(html: str, label: str) -> str | None:
+    nav = re.search(rf'<nav class="actions" aria-label="{label}">(.*?)</nav>', html, re.S)
+    link = nav and re.search(r'<a rel="next" href="([^"]+)"', nav.group(1))
+    return unescape(link.group(1)) if link else None
+
+
+def test_the_follow_up_list_is_read_a_page_at_a_time_in_the_reports_order(browser, live_tool, course,
+                                                                          pages_of_two):
+    ltik = _admin(browser)
+    page = _report(browser, live_tool, ltik)
+    seen, captions = [], []
+    while True:
+        assert page.status_code == 200, page.text[:500]
+        seen.append(_follow_up(page.text))
+        captions.append(unescape(re.search(r'id="follow-up">\s*<caption>(.*?)</caption>', page.text, re.S).group(1)))
+        following = _next_link(page.text, "Pages of the follow-up list")
+        if following is None:
+            break
+        assert "#follow-up-heading" in following  # the person lands on the list, not the top of the report
+        page = browser.get(live_tool.url + following)
+    assert [len(rows) for rows in seen] == [2, 2, 1]
+    assert [name for rows in seen for name, _, _ in rows] == [row[0].removeprefix("'") for row in FOLLOW_UP_CSV]
+    assert captions == ["5 educators who did not earn yet · showing 1–2", "5 educators who did not earn yet · "
+                        "showing 3–4", "5 educators who did not earn yet · showing 5–5"]
+    assert 'rel="prev"' in page.text and "Page 3 of 3" in page.text
+    assert _figures(page.text)[TITLE]["enrolled"] == "7"  # the figures count everyone, whatever the page
+
+
+def test_the_badges_are_paged_on_their_own(browser, live_tool, course, pages_of_two):
+    ltik = _admin(browser)
+    first = _report(browser, live_tool, ltik, page="3")
+    assert "Ana Earned" in first.text and "Cai Resubmit" in first.text  # two badges: one page, no page links
+    assert _next_link(first.text, "Pages of the badges") is None
+    assert _follow_up(first.text) == [("Fay Fresh", "fay@school.example", "in_assessment")]
+
+
+@pytest.mark.parametrize(("page", "shown"), [
+    ("99", ["Fay Fresh"]),  # beyond the end: the last page
+    ("9" * 30, [FORMULA_NAME, "Ben Notyet"]),  # beyond any id: the first page, never a database error
+    ("-1", [FORMULA_NAME, "Ben Notyet"]), ("0", [FORMULA_NAME, "Ben Notyet"]),
+    ("two", [FORMULA_NAME, "Ben Notyet"]), ("", [FORMULA_NAME, "Ben Notyet"]),
+])
+def test_a_page_number_out_of_range_or_unreadable_shows_the_nearest_page(browser, live_tool, course, pages_of_two,
+                                                                        page, shown):
+    ltik = _admin(browser)
+    answer = _report(browser, live_tool, ltik, page=page, badges_page=page, term="no-such-term")
+    assert answer.status_code == 200, answer.text[:500]
+    assert [name for name, _, _ in _follow_up(answer.text)] == shown
+    assert _figures(answer.text)[TITLE]["enrolled"] == "7"  # an unknown term: every term
+
+
+def test_the_follow_up_csv_is_streamed_with_every_row_in_order(browser, live_tool, course, pages_of_two):
+    ltik = _admin(browser)
+    with browser.session.get(live_tool.url + "/admin/reports/follow-up.csv", params={"ltik": ltik}, stream=True,
+                             timeout=10) as streamed:
+        assert streamed.status_code == 200
+        assert streamed.headers.get("Transfer-Encoding") == "chunked" and "Content-Length" not in streamed.headers
+        chunks = list(streamed.raw.read_chunked())
+    rows = list(csv.reader(io.StringIO(b"".join(chunks).decode("utf-8-sig"))))
+    assert rows == [["Name", "Email", "Micro-credential", "Term", "Course", "Where they stand", "Attempt"],
+                    *FOLLOW_UP_CSV]  # every row, though the page shows two at a time
+
+
+def test_every_csv_export_is_streamed(browser, live_tool, course):
+    ltik = _admin(browser)
+    for path in ("/admin/reports.csv", "/admin/reports/follow-up.csv", "/admin/reports/badges.csv"):
+        with browser.session.get(live_tool.url + path, params={"ltik": ltik}, stream=True, timeout=10) as streamed:
+            assert streamed.status_code == 200, path
+            assert streamed.headers.get("Transfer-Encoding") == "chunked", path
+            assert streamed.headers["Content-Disposition"].startswith("attachment;"), path
+            assert "Content-Length" not in streamed.headers, path
+            assert b"".join(streamed.raw.read_chunked()).startswith("\ufeff".encode()), path
+
+
+# -- the figures against a recount in Python, on a platform in every state ----------------------------------
+def _recount(app, issuer: str) -> dict:
+    """The report's rules counted in Python over the ORM objects of one platform (the code before it counted in
+    SQL): figures, the follow-up list in order, the number of badges."""
+    from statistics import median
+
+    from lti_tool.assessment.models import Assessment
+    from lti_tool.badges.models import Badge
+    from lti_tool.lti.models import Registration
+    from lti_tool.submissions.models import Enrollment
+
+    now = utcnow()
+    with app.app_context():
+        registration = db.session.scalar(db.select(Registration).where(Registration.issuer == issuer))
+        figures = dict.fromkeys(("enrolled", "submitted", "earned", "not_yet", "in_assessment", "not_submitted",
+                                 "resubmitted", "overdue"), 0)
+        seconds, follow_up, badges = [], [], 0
+        for enrollment in db.session.scalars(db.select(Enrollment)):
+            if enrollment.resource_link.context.deployment.registration_id != registration.id:
+                continue
+            assessments = [a for attempt in enrollment.attempts for a in db.session.scalars(
+                db.select(Assessment).where(Assessment.attempt_id == attempt.id))]
+            released = [a for a in assessments if a.released_at is not None]
+            if any(a.decision == "earned" for a in released):
+                standing = "earned"
+            elif len(released) < len(assessments):
+                standing = "in_assessment"
+            else:
+                standing = "not_yet" if released else "not_submitted"
+            figures["enrolled"] += 1
+            figures[standing] += 1
+            figures["submitted"] += bool(assessments or any(t.submitted_at for t in enrollment.attempts))
+            figures["resubmitted"] += bool(enrollment.attempts and enrollment.attempts[-1].number >= 2)
+            figures["overdue"] += sum(1 for a in assessments if a.released_at is None and a.due_at < now)
+            seconds += [(a.released_at - a.submitted_at).total_seconds() for a in released]
+            if standing != "earned":
+                user = enrollment.user
+                follow_up.append((user.display_name.casefold(), user.email, user.display_name, standing))
+            badges += db.session.scalar(db.select(db.func.count(Badge.id)).where(Badge.enrollment_id == enrollment.id))
+    return {"figures": figures, "median_days": median(seconds) / 86400, "decided": len(seconds),
+            "follow_up": [(name, standing) for *_, name, standing in sorted(follow_up)], "badges": badges}
+
+
+def test_the_figures_equal_a_recount_in_python_of_a_platform_in_every_state(app, browser, live_tool, platform,
+                                                                           catalog, running_term):
+    from bench.reports import Seeder
+
+    with app.app_context():
+        Seeder(platform).grow_to(143)  # every state and kind of resubmission, in 8 courses
+    expected = _recount(app, platform.issuer)
+    assert all(expected["figures"].values()) and expected["badges"]  # every place has educators in it
+    ltik = _admin(browser)
+    page = _report(browser, live_tool, ltik)
+    shown = _figures(page.text)[TITLE]
+    figures = expected["figures"]
+    assert shown == {key: str(figures[key]) for key in ("enrolled", "submitted", "in_assessment", "earned", "not_yet",
+                                                        "resubmitted", "overdue")} | {
+        "median_days": f"{expected['median_days']:.1f} days ({expected['decided']} decisions)"}
+    summary = _csv_rows(_report(browser, live_tool, ltik, path="/admin/reports.csv"))[1]
+    assert summary[2:] == [str(figures[k]) for k in ("enrolled", "submitted", "in_assessment", "earned", "not_yet",
+                                                     "not_submitted", "resubmitted", "overdue")] + [
+        f"{expected['median_days']:.2f}", str(expected["decided"])]
+    names = {"Not yet": "not_yet", "In assessment": "in_assessment", "Not submitted": "not_submitted"}
+    follow_up = _csv_rows(_report(browser, live_tool, ltik, path="/admin/reports/follow-up.csv"))[1:]
+    assert [(row[0], names[row[5]]) for row in follow_up] == expected["follow_up"]
+    assert len(_csv_rows(_report(browser, live_tool, ltik, path="/admin/reports/badges.csv"))) - 1 == expected["badges"]
+    caption = re.search(r'id="badges">\s*<caption>(\d+) badges', page.text).group(1)
+    assert int(caption) == expected["badges"]

@@ -19,23 +19,13 @@ import pytest
 
 from lti_tool.extensions import db
 from tests.assessment_road import submit_work
+from tests.conftest import FAR_ZONE
 from tests.platform.browser import PlatformBrowser, forms_in
 
 pytestmark = pytest.mark.usefixtures("running_term")
 
 SLUG = "self-assessment-growth"
-ZONE = "Pacific/Auckland"
-
-
-@pytest.fixture
-def auckland_term(app, running_term):
-    """Every term of the catalog runs in Pacific/Auckland."""
-    from lti_tool.catalog.models import Term
-
-    with app.app_context():
-        for term in db.session.scalars(db.select(Term)):
-            term.time_zone = ZONE
-        db.session.commit()
+ZONE = FAR_ZONE
 
 
 def _saved_moment(app, attempt_id: str) -> datetime:

@@ -24,7 +24,7 @@ MiB = 1024 * 1024
 
 @pytest.fixture
 def upload_root(app) -> Path:
-    return Path(app.extensions["storage"].root)
+    return Path(app.extensions["storages"]["local"].root)
 
 
 # -- what files look like -------------------------------------------------------------------------------

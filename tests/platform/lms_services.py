@@ -220,24 +220,15 @@ class LmsServices:
         self._next_id += 1
         return f"{prefix}{self._next_id}"
 
-    def _take_hold(self, path: str) -> Hold | None:
+    def _take(self, queue: list, path: str):
+        """The first hold or failure in `queue` waiting for this path, counted down (gone at zero); None if none."""
         with self.lock:
-            for hold in self.holds:
-                if path.startswith(hold.path_prefix) and hold.count > 0:
-                    hold.count -= 1
-                    if hold.count == 0:
-                        self.holds.remove(hold)
-                    return hold
-        return None
-
-    def _take_failure(self, path: str) -> Failure | None:
-        with self.lock:
-            for failure in self.failures:
-                if path.startswith(failure.path_prefix) and failure.count > 0:
-                    failure.count -= 1
-                    if failure.count == 0:
-                        self.failures.remove(failure)
-                    return failure
+            for entry in queue:
+                if path.startswith(entry.path_prefix) and entry.count > 0:
+                    entry.count -= 1
+                    if entry.count == 0:
+                        queue.remove(entry)
+                    return entry
         return None
 
 
@@ -284,11 +275,11 @@ def _log_and_inject():
     with services.lock:
         services.requests.append(entry)
     g.lms_log_entry = entry
-    hold = services._take_hold(request.path)
+    hold = services._take(services.holds, request.path)
     if hold is not None:
         hold.arrived.set()
         hold.released.wait(hold.max_wait)
-    failure = services._take_failure(request.path)
+    failure = services._take(services.failures, request.path)
     if failure is None:
         return None
     if failure.status == "timeout":

@@ -1,4 +1,5 @@
-"""Local storage: random keys, SHA-256 while writing, limits while streaming, nothing left behind on refusal."""
+"""Storage: backends by name; on local disk random keys, SHA-256 while writing, limits while streaming, nothing
+left behind on refusal."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 
 import pytest
 
-from lti_tool.core.storage import FileTooLarge, LocalStorage, StoredFile, format_size, storage
+from lti_tool.core.storage import FileTooLarge, LocalStorage, StorageUnavailable, StoredFile, format_size, storage
 
 MiB = 1024 * 1024
 
@@ -118,6 +119,57 @@ def test_an_unknown_backend_is_refused_at_start(tmp_path):
                                "SECRET_KEY": "x", "STORAGE_BACKEND": "tape"})
 
 
+def test_s3_without_a_bucket_stops_production_from_starting(tmp_path):
+    from lti_tool import create_app
+    from lti_tool.core.storage import StorageNotConfigured
+
+    with pytest.raises(StorageNotConfigured, match="STORAGE_BACKEND=s3 needs S3_BUCKET"):
+        create_app("production", {"INSTANCE_PATH": str(tmp_path), "LTI_KEYS_DIR": str(tmp_path / "keys"),
+                                  "SECRET_KEY": "x", "BASE_URL": "https://mcb.example.edu", "STORAGE_BACKEND": "s3",
+                                  "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'db.sqlite'}"})
+
+
+def test_a_backend_is_asked_for_by_name_and_built_once(app_context, app):
+    from lti_tool.core.storage import StorageNotConfigured
+
+    assert storage("local") is storage() is storage("local")
+    assert storage().name == "local"
+    with pytest.raises(StorageNotConfigured, match="needs S3_BUCKET"):
+        storage("s3")  # this app has no bucket: files recorded as kept in S3 cannot be read, and it says why
+    with pytest.raises(StorageNotConfigured, match="'tape'"):
+        storage("tape")
+
+
+def test_put_writes_under_the_given_key_and_replaces(local):
+    key = "ab/" + "c" * 30
+    first = local.put(key, Trickle(b"first version"))
+    assert first == StoredFile(key=key, size=13, sha256=hashlib.sha256(b"first version").hexdigest())
+    second = local.put(key, io.BytesIO(b"second"))
+    with local.open(key) as kept:
+        assert (second.size, kept.read()) == (6, b"second")
+    assert local.sha256_of(key) is None  # the database keeps it; callers hash `open(key)`
+    assert local.download_url(key, file_name="a.pdf", content_type="application/pdf", inline=False) is None
+    assert oct((local.root / key).stat().st_mode & 0o777) == oct(0o640)
+    assert [p.name for p in (local.root / "ab").iterdir()] == ["c" * 30]  # no temporary file left
+    with pytest.raises(ValueError, match="not a storage key"):
+        local.put("../escape", io.BytesIO(b"x"))
+
+
+@pytest.mark.parametrize(("kind", "name", "header"), [
+    ("attachment", "lesson-plan.pdf", 'attachment; filename="lesson-plan.pdf"'),
+    ("inline", "clip.mp4", 'inline; filename="clip.mp4"'),
+    ("attachment", "résumé final.pdf", "attachment; filename=\"resume final.pdf\"; "
+                                       "filename*=UTF-8''r%C3%A9sum%C3%A9%20final.pdf"),
+    ("attachment", 'say "hi".txt', "attachment; filename=\"say _hi_.txt\"; filename*=UTF-8''say%20%22hi%22.txt"),
+    ("attachment", "日本.pdf", "attachment; filename=\"file.pdf\"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.pdf"),
+    ("attachment", "отчёт", "attachment; filename=\"file\"; filename*=UTF-8''%D0%BE%D1%82%D1%87%D1%91%D1%82"),
+])
+def test_content_disposition_names_any_file_as_rfc_6266_says(kind, name, header):
+    from lti_tool.core.s3_storage import content_disposition
+
+    assert content_disposition(kind, name) == header
+
+
 @pytest.mark.parametrize(("size", "label"), [(1024**3, "1 GiB"), (50 * MiB, "50 MiB"), (1536, "1.5 KiB"),
                                              (12, "12 bytes")])
 def test_sizes_read_as_people_say_them(size, label):
@@ -164,3 +216,16 @@ def test_names_without_an_allowed_type_are_refused(app_context, raw):
 
     with pytest.raises(UploadRefused):
         clean_file_name(raw)
+
+
+def test_a_download_url_without_credentials_to_sign_it_is_storage_unavailable(app_context, monkeypatch, tmp_path):
+    from lti_tool.core.s3_storage import S3Storage
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    store = S3Storage.from_config({"S3_BUCKET": "files", "S3_ENDPOINT_URL": "http://127.0.0.1:9"})
+    with pytest.raises(StorageUnavailable):
+        store.download_url("ab/" + "c" * 30, file_name="a.pdf", content_type="application/pdf", inline=False)
